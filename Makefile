@@ -1,0 +1,55 @@
+# fabedge: `make demo` and `make test` set up everything they need on a fresh
+# Debian / Raspberry Pi OS machine (system packages, venv, pip) and then run.
+
+PYTHON    ?= python3
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+PREFIX    ?= /opt/fabedge
+DESTDIR   ?=
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the tests and the demo use: command to look for -> package.
+SYSDEPS   := /usr/sbin/mosquitto:mosquitto mosquitto_sub:mosquitto-clients systemd-analyze:systemd udevadm:udev
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+
+.PHONY: setup sysdeps venv test demo bench install uninstall image clean
+
+setup: sysdeps venv
+
+sysdeps:
+	@missing=""; for pair in $(SYSDEPS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x "$$cmd" ] || missing="$$missing $$pkg"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/fabedge demo
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+install:
+	$(MAKE) -f install.mk PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+
+uninstall:
+	$(MAKE) -f install.mk PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) uninstall
+
+image:
+	$(MAKE) -f install.mk image
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

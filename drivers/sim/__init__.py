@@ -1,0 +1,1 @@
+"""Virtual firmwares (Marlin, GRBL) on a pseudo-terminal, for tests, benchmarks and the demo."""

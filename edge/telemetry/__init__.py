@@ -1,0 +1,1 @@
+"""MQTT telemetry: client, disk spool, topic/payload schema, signed commands."""

@@ -1,0 +1,26 @@
+"""Shared test fixtures: a real mosquitto on a free loopback port, temp config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free loopback port; kill()/start() it to test outages."""
+    from edge.telemetry.localbroker import LocalBroker
+
+    b = LocalBroker(workdir=tmp_path / "broker").start()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return ROOT / "tests" / "fixtures"

@@ -1,0 +1,1 @@
+"""Camera inspection: numpy/OpenCV in, verdicts out. Never imports edge/."""
