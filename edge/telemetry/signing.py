@@ -120,6 +120,8 @@ def verify(envelope: Mapping[str, Any], key: Ed25519PublicKey) -> bool:
         return False
     try:
         raw = base64.b64decode(sig, validate=True)
+        if base64.b64encode(raw).decode("ascii") != sig:
+            return False    # non-canonical base64 (stray padding bits): one signature, one spelling
         key.verify(raw, canonical_json(envelope))
     except (binascii.Error, ValueError, InvalidSignature):
         return False
