@@ -32,6 +32,8 @@ LF_UNKNOWN = 1 << 9      # a command the parser does not know (warning)
 LF_LAYER_START = 1 << 10 # first line of a new layer
 LF_SETTINGS = 1 << 11    # changes motion settings (M201 M203 M204 M205 G20 G21 ...)
 LF_DWELL = 1 << 12       # G4 / M109 / M190 / G28: waits (time the planner cannot know exactly)
+LF_OBJECT = 1 << 13      # marks an object start/end (PrusaSlicer/Cura comment, M486): names re-read from text
+LF_BAD_ARC = 1 << 14     # G2/G3 the firmware would refuse (no I/J/R, or R with start = end)
 
 # ---- segment flags (Toolpath.seg_flags, uint8) --------------------------------
 SF_EXTRUDE = 1 << 0      # E increases while XYZ moves
@@ -73,6 +75,7 @@ class Toolpath:
     first_layer: tuple[int, int] = (-1, -1)     # line indices [start, end] of the first layer
     objects: list[str] = field(default_factory=list)  # object names (PrusaSlicer, Cura, M486)
     seg_object: np.ndarray | None = None        # int16 per segment: index into objects, -1 none
+    stats: dict = field(default_factory=dict)   # parser facts for checks: first_unhomed_move, max_power(_line)
     _mm: mmap.mmap | None = field(default=None, repr=False)
 
     @property

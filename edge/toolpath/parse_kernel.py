@@ -1,0 +1,563 @@
+"""The numba kernel that turns G-code bytes into the Toolpath arrays.
+
+It walks the memory-mapped file once, line by line, keeping the machine's
+modal state (position, G92 offsets, units, absolute/relative, E mode, laser)
+in a small float64 array so that edge.toolpath.parse can call it chunk by
+chunk: between calls the caller releases mapped pages (RSS stays bounded) and
+grows the segment arrays when an arc-heavy file needs more rows.
+Arcs are expanded with Marlin's plan_arc rules (segment count included).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from edge.toolpath.model import (
+    L_DOLLAR, L_G, L_M, L_NONE, L_T,
+    LF_ARC, LF_BAD_ARC, LF_BAD_CHECKSUM, LF_DWELL, LF_EXTRUDE, LF_FRAMED, LF_GARBAGE, LF_LASER,
+    LF_MOVE, LF_OBJECT, LF_SENDABLE, LF_SETTINGS, LF_TOO_LONG, LF_UNKNOWN,
+    SF_EXTRUDE, SF_LASER, SF_RAPID, SF_RETRACT, SF_TRAVEL, SF_UNRETRACT,
+)
+
+# ---- indices into the state array ------------------------------------------------
+S_X, S_Y, S_Z, S_E = 0, 1, 2, 3            # physical position; logical E
+S_OX, S_OY, S_OZ = 4, 5, 6                 # G92 offsets: physical = logical + offset
+S_F = 7                                    # feedrate, mm/s
+S_INCH, S_REL, S_EMODE = 8, 9, 10          # G20; G91; E mode 0 = follow G90/G91, 1 = M82, 2 = M83
+S_LASER_ON, S_LASER_S, S_MOTION = 11, 12, 13
+S_LINE, S_SEG, S_POS = 14, 15, 16          # lines done, segments done, byte offset to resume at
+S_HOMED, S_UNHOMED_MOVE = 17, 18           # G28 seen; 0-based line of the first move before it (-1)
+S_ANY_EXTRUDE, S_ANY_LASER = 19, 20
+S_MAX_POWER, S_MAX_POWER_LINE = 21, 22     # largest S commanded for the laser and where
+S_SCRATCH = 23                             # line flags handed back by _move
+STATE_SIZE = 24
+
+MAX_ARC_SEGMENTS = 65535                   # Marlin counts arc segments in a uint16_t
+MAX_SEGMENTS_PER_LINE = MAX_ARC_SEGMENTS + 1
+MAX_ARC_SEGMENT_MM = 1.0                   # Marlin defaults (Configuration_adv.h)
+MIN_ARC_SEGMENT_MM = 0.1
+MIN_CIRCLE_SEGMENTS = 72
+
+NEED_SPACE = 1
+DONE = 0
+
+
+def new_state(home: tuple[float, float, float]) -> np.ndarray:
+    st = np.zeros(STATE_SIZE, np.float64)
+    st[S_X], st[S_Y], st[S_Z] = home
+    st[S_F] = 25.0                          # a cautious default until the file sets F
+    st[S_MOTION] = -1
+    st[S_UNHOMED_MOVE] = -1
+    st[S_MAX_POWER_LINE] = -1
+    return st
+
+
+@njit(cache=True)
+def count_newlines(buf) -> int:
+    n = 0
+    for i in range(len(buf)):
+        if buf[i] == 10:
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def assign_objects(mark_lines, mark_obj, seg_line, seg_object):
+    """seg_object[i] = object of the last marker line at or before the segment's line."""
+    m = 0
+    cur = -1
+    for i in range(len(seg_line)):
+        while m < len(mark_lines) and mark_lines[m] <= seg_line[i]:
+            cur = mark_obj[m]
+            m += 1
+        seg_object[i] = cur
+
+
+@njit(cache=True)
+def _upper(c):
+    return c - 32 if 97 <= c <= 122 else c
+
+
+@njit(cache=True)
+def _is_space(c):
+    return c == 32 or c == 9 or c == 13
+
+
+@njit(cache=True)
+def _number(buf, j, end):
+    """Parse [+-]digits[.digits] at j; returns (value, new j, ok)."""
+    neg = False
+    if j < end and (buf[j] == 45 or buf[j] == 43):
+        neg = buf[j] == 45
+        j += 1
+    val = 0.0
+    digits = 0
+    while j < end and 48 <= buf[j] <= 57:
+        val = val * 10.0 + (buf[j] - 48)
+        j += 1
+        digits += 1
+    if j < end and buf[j] == 46:
+        j += 1
+        scale = 0.1
+        while j < end and 48 <= buf[j] <= 57:
+            val += (buf[j] - 48) * scale
+            scale *= 0.1
+            j += 1
+            digits += 1
+    if neg:
+        val = -val
+    return val, j, digits > 0
+
+
+@njit(cache=True)
+def _starts(buf, j, end, text):
+    if end - j < len(text):
+        return False
+    for k in range(len(text)):
+        if _upper(buf[j + k]) != text[k]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _object_comment(buf, j, end, t_print, t_stop, t_mesh):
+    while j < end and _is_space(buf[j]):
+        j += 1
+    return _starts(buf, j, end, t_print) or _starts(buf, j, end, t_stop) or _starts(buf, j, end, t_mesh)
+
+
+@njit(cache=True)
+def _emit(ns, li, x, y, z, de, f, power, flags, seg_line, sx, sy, sz, sde, sf, sp, sfl):
+    seg_line[ns] = li
+    sx[ns] = x
+    sy[ns] = y
+    sz[ns] = z
+    sde[ns] = de
+    sf[ns] = f
+    sp[ns] = power
+    sfl[ns] = flags
+    return ns + 1
+
+
+@njit(cache=True)
+def _seg_flags(moved, de, rapid, laser):
+    fl = 0
+    if moved:
+        fl = SF_EXTRUDE if de > 0 else SF_TRAVEL
+    elif de < 0:
+        fl = SF_RETRACT
+    elif de > 0:
+        fl = SF_UNRETRACT
+    if rapid:
+        fl |= SF_RAPID
+    if laser:
+        fl |= SF_LASER
+    return fl
+
+
+@njit(cache=True)
+def arc_segments(flat_mm, abs_angle, full_circle):
+    """Marlin 2.1 plan_arc: how many segments an arc of this length/angle becomes."""
+    if full_circle:
+        min_seg = MIN_CIRCLE_SEGMENTS
+    else:
+        min_seg = int(math.ceil(MIN_CIRCLE_SEGMENTS * abs_angle / (2 * math.pi)))
+    nominal = max(math.floor(flat_mm / MAX_ARC_SEGMENT_MM), min_seg)
+    nominal_mm = flat_mm / nominal
+    if nominal_mm > MAX_ARC_SEGMENT_MM:
+        n = int(math.ceil(flat_mm / MAX_ARC_SEGMENT_MM))
+    elif nominal_mm < MIN_ARC_SEGMENT_MM:
+        n = max(1, int(math.floor(flat_mm / MIN_ARC_SEGMENT_MM)))
+    else:
+        n = int(nominal)
+    return min(max(n, 1), MAX_ARC_SEGMENTS)
+
+
+@njit(cache=True)
+def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop, t_mesh,
+                offset, letter, code, sub, lflags,
+                seg_line, sx, sy, sz, sde, sf, sp, sfl):
+    """Parse whole lines from st[S_POS] until the byte offset passes `stop`.
+
+    Returns DONE, or NEED_SPACE when the segment arrays might overflow on the
+    next line (the caller grows them and calls again; state is saved at a
+    line boundary)."""
+    n = len(buf)
+    pos = int(st[S_POS])
+    li = int(st[S_LINE])
+    ns = int(st[S_SEG])
+    cap = len(sx)
+    vals = np.zeros(26, np.float64)
+    seen = np.zeros(26, np.bool_)
+    has = np.zeros(26, np.bool_)
+    status = DONE
+    while pos < n and pos < stop:
+        if cap - ns < MAX_SEGMENTS_PER_LINE:
+            status = NEED_SPACE
+            break
+        e = pos
+        while e < n and buf[e] != 10:
+            e += 1
+        a = pos
+        b = e
+        while b > a and buf[b - 1] == 13:
+            b -= 1
+        offset[li] = pos
+        fl = 0
+        # -- scan: control bytes, comment start, parentheses ----------------------
+        semi = b
+        in_paren = False
+        for k in range(a, b):
+            c = buf[k]
+            if (c < 32 and c != 9 and c != 13) or c == 127:
+                fl |= LF_GARBAGE
+            if semi == b:
+                if in_paren:
+                    if c == 41:
+                        in_paren = False
+                elif c == 40:
+                    in_paren = True
+                elif c == 59:
+                    semi = k
+        if semi < b and _object_comment(buf, semi + 1, b, t_print, t_stop, t_mesh):
+            fl |= LF_OBJECT
+        # -- framing: N<line> ... *<checksum> -------------------------------------
+        j = a
+        while j < semi and _is_space(buf[j]):
+            j += 1
+        first = j
+        cend = semi
+        while cend > j and _is_space(buf[cend - 1]):
+            cend -= 1
+        star = -1
+        k = cend - 1
+        while k >= j and 48 <= buf[k] <= 57:
+            k -= 1
+        if k >= j and k < cend - 1 and buf[k] == 42:
+            star = k
+        if j < cend and _upper(buf[j]) == 78 and j + 1 < cend and (48 <= buf[j + 1] <= 57 or buf[j + 1] == 32):
+            fl |= LF_FRAMED
+            j += 1
+            while j < cend and _is_space(buf[j]):
+                j += 1
+            while j < cend and 48 <= buf[j] <= 57:
+                j += 1
+        if star >= 0:
+            fl |= LF_FRAMED
+            cs = 0
+            for k in range(first, star):
+                cs ^= buf[k]
+            given, _, _ = _number(buf, star + 1, cend)
+            if int(given) != cs:
+                fl |= LF_BAD_CHECKSUM
+            cend = star
+            while cend > j and _is_space(buf[cend - 1]):
+                cend -= 1
+        # -- words -------------------------------------------------------------------
+        for q in range(26):
+            seen[q] = False
+        let = L_NONE
+        cod = 0
+        sb = 0
+        motion = -1
+        first_cmd = -1
+        last_cmd = -1
+        paren_bytes = 0
+        paren_first = 0
+        paren_last = 0
+        string_arg = False
+        m486 = False
+        while j < cend:
+            c = buf[j]
+            if _is_space(c):
+                j += 1
+                continue
+            if c == 40:
+                k = j
+                while j < cend and buf[j] != 41:
+                    j += 1
+                j = min(j + 1, cend)
+                paren_bytes += j - k
+                continue
+            if first_cmd < 0:
+                first_cmd = j
+                paren_first = paren_bytes
+            if c == 36 and let == L_NONE and first_cmd == j:      # GRBL `$...`
+                let = L_DOLLAR
+                last_cmd = cend - 1
+                paren_last = paren_bytes
+                j = cend
+                break
+            u = _upper(c)
+            if not (65 <= u <= 90):
+                fl |= LF_GARBAGE
+                j += 1
+                last_cmd = j - 1
+                paren_last = paren_bytes
+                continue
+            j += 1
+            if first_cmd == j - 1 and j < cend and 65 <= _upper(buf[j]) <= 90:
+                fl |= LF_UNKNOWN                                     # Klipper-style extended command
+                last_cmd = cend - 1
+                paren_last = paren_bytes
+                j = cend
+                break
+            if m486 and u == 65:                                     # M486 A<name>: rest is the name
+                last_cmd = cend - 1
+                paren_last = paren_bytes
+                j = cend
+                break
+            while j < cend and (buf[j] == 32 or buf[j] == 9):
+                j += 1
+            val = np.nan
+            if j < cend and (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 43 or buf[j] == 46):
+                val, j, ok = _number(buf, j, cend)
+                if not ok:
+                    fl |= LF_GARBAGE
+            last_cmd = j - 1
+            paren_last = paren_bytes
+            is_cmd = u == 71 or u == 77 or (u == 84 and let == L_NONE)
+            if is_cmd and not math.isnan(val):
+                iv = int(math.floor(val + 1e-9))
+                sv = int(round((val - iv) * 10))
+                if u == 71:
+                    if iv <= 3 and sv == 0:
+                        motion = iv
+                    elif iv == 90 and sv == 0:
+                        st[S_REL] = 0
+                    elif iv == 91 and sv == 0:
+                        st[S_REL] = 1
+                    elif iv == 20:
+                        st[S_INCH] = 1
+                        fl |= LF_SETTINGS
+                    elif iv == 21:
+                        st[S_INCH] = 0
+                        fl |= LF_SETTINGS
+                if let == L_NONE or (u == 71 and iv <= 3 and sv == 0):
+                    let = u
+                    cod = iv
+                    sb = sv
+                    if u == 77 and sv == 0 and (iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30
+                                                or iv == 32 or iv == 33 or iv == 928 or iv == 0 or iv == 1
+                                                or iv == 115 or iv == 862):
+                        string_arg = True
+                    if u == 77 and iv == 486:
+                        m486 = True
+                if string_arg:
+                    last_cmd = cend - 1
+                    paren_last = paren_bytes
+                    j = cend
+                    break
+            elif is_cmd:
+                fl |= LF_UNKNOWN if u == 84 else LF_GARBAGE
+            else:
+                seen[u - 65] = True
+                vals[u - 65] = val
+            if j < cend:
+                c = buf[j]
+                if not (_is_space(c) or c == 40 or 65 <= _upper(c) <= 90):
+                    fl |= LF_GARBAGE
+        if first_cmd >= 0:
+            fl |= LF_SENDABLE
+            length = last_cmd - first_cmd + 1 - (paren_last - paren_first)
+            if length > max_len:
+                fl |= LF_TOO_LONG
+        if cod > 32767 or cod < 0:
+            fl |= LF_GARBAGE
+            cod = 0
+        # -- semantics (a letter without a number counts only for G28) --------------------
+        for q in range(26):
+            has[q] = seen[q] and not math.isnan(vals[q])
+        scale = 25.4 if st[S_INCH] == 1 else 1.0
+        if let == L_G and not (fl & LF_UNKNOWN):
+            if cod >= len(known_g) or known_g[cod] == 0:
+                fl |= LF_UNKNOWN
+        elif let == L_M:
+            if cod >= len(known_m) or known_m[cod] == 0:
+                fl |= LF_UNKNOWN
+            if cod == 82:
+                st[S_EMODE] = 1
+            elif cod == 83:
+                st[S_EMODE] = 2
+            elif cod == 3 or cod == 4:
+                st[S_LASER_ON] = 1
+            elif cod == 5:
+                st[S_LASER_ON] = 0
+            elif cod == 109 or cod == 190:
+                fl |= LF_DWELL
+            elif cod == 201 or cod == 203 or cod == 204 or cod == 205 or cod == 566 or cod == 220:
+                fl |= LF_SETTINGS
+            elif cod == 486:
+                fl |= LF_OBJECT
+        # S is laser power on M3/M4, on moves and on GRBL lines without a command
+        if has[18] and ((let == L_M and (cod == 3 or cod == 4)) or motion >= 0 or let == L_NONE):
+            st[S_LASER_S] = vals[18]
+        if st[S_LASER_ON] == 1 and st[S_LASER_S] > st[S_MAX_POWER] and (let != L_M or cod != 5):
+            st[S_MAX_POWER] = st[S_LASER_S]
+            st[S_MAX_POWER_LINE] = li
+        if has[5] and (motion >= 0 or let == L_NONE):
+            if vals[5] > 0:
+                st[S_F] = vals[5] * scale / 60.0
+        if motion < 0 and let == L_NONE and st[S_MOTION] >= 0 and (has[23] or has[24] or has[25]):
+            motion = int(st[S_MOTION])                               # GRBL modal motion
+        if motion >= 0:
+            st[S_MOTION] = motion
+            ns = _move(motion, li, scale, vals, has, st, fl, ns,
+                       seg_line, sx, sy, sz, sde, sf, sp, sfl)
+            fl = int(st[S_SCRATCH])
+        elif let == L_G:
+            if cod == 28 and sb == 0:
+                fl |= LF_DWELL
+                all_axes = not (seen[23] or seen[24] or seen[25])
+                tx = home[0] if (all_axes or seen[23]) else st[S_X]
+                ty = home[1] if (all_axes or seen[24]) else st[S_Y]
+                tz = home[2] if (all_axes or seen[25]) else st[S_Z]
+                if all_axes or seen[23]:
+                    st[S_OX] = 0.0
+                if all_axes or seen[24]:
+                    st[S_OY] = 0.0
+                if all_axes or seen[25]:
+                    st[S_OZ] = 0.0
+                if tx != st[S_X] or ty != st[S_Y] or tz != st[S_Z]:
+                    ns = _emit(ns, li, tx, ty, tz, 0.0, 50.0, 0.0, SF_TRAVEL,
+                               seg_line, sx, sy, sz, sde, sf, sp, sfl)
+                st[S_X], st[S_Y], st[S_Z] = tx, ty, tz
+                st[S_HOMED] = 1
+            elif cod == 92 and sb == 0:
+                if not (has[23] or has[24] or has[25] or has[4]):
+                    st[S_OX], st[S_OY], st[S_OZ], st[S_E] = st[S_X], st[S_Y], st[S_Z], 0.0
+                if has[23]:
+                    st[S_OX] = st[S_X] - vals[23] * scale
+                if has[24]:
+                    st[S_OY] = st[S_Y] - vals[24] * scale
+                if has[25]:
+                    st[S_OZ] = st[S_Z] - vals[25] * scale
+                if has[4]:
+                    st[S_E] = vals[4] * scale
+            elif cod == 4:
+                fl |= LF_DWELL
+        letter[li] = let
+        code[li] = cod
+        sub[li] = sb
+        lflags[li] = fl
+        li += 1
+        pos = e + 1
+    st[S_POS] = min(pos, n)
+    st[S_LINE] = li
+    st[S_SEG] = ns
+    return status
+
+
+@njit(cache=True)
+def _move(motion, li, scale, vals, has, st, fl, ns, seg_line, sx, sy, sz, sde, sf, sp, sfl):
+    """Execute G0-G3 for line li; returns the segment count, line flags in st[S_SCRATCH].
+
+    An arc the firmware refuses or skips leaves the position (and E) unchanged, as Marlin does."""
+    st[S_SCRATCH] = fl
+    rel = st[S_REL] == 1
+    px, py, pz = st[S_X], st[S_Y], st[S_Z]
+    tx, ty, tz = px, py, pz
+    if has[23]:
+        tx = px + vals[23] * scale if rel else vals[23] * scale + st[S_OX]
+    if has[24]:
+        ty = py + vals[24] * scale if rel else vals[24] * scale + st[S_OY]
+    if has[25]:
+        tz = pz + vals[25] * scale if rel else vals[25] * scale + st[S_OZ]
+    de = 0.0
+    e_rel = st[S_EMODE] == 2 or (st[S_EMODE] == 0 and rel)
+    new_e = st[S_E]
+    if has[4]:
+        v = vals[4] * scale
+        new_e = st[S_E] + v if e_rel else v
+        de = new_e - st[S_E]
+    laser = motion != 0 and st[S_LASER_ON] == 1 and st[S_LASER_S] > 0
+    power = st[S_LASER_S] if laser else 0.0
+    f = st[S_F]
+    start = ns
+    if st[S_HOMED] == 0 and st[S_UNHOMED_MOVE] < 0:
+        st[S_UNHOMED_MOVE] = li
+    if motion <= 1:
+        moved = tx != px or ty != py or tz != pz
+        if moved or de != 0:
+            ns = _emit(ns, li, tx, ty, tz, de, f, power, _seg_flags(moved, de, motion == 0, laser and moved),
+                       seg_line, sx, sy, sz, sde, sf, sp, sfl)
+    else:
+        fl |= LF_ARC
+        cw = motion == 2
+        oi = 0.0
+        oj = 0.0
+        ok = False
+        if has[17]:                 # R form
+            r = vals[17] * scale
+            if r != 0 and (tx != px or ty != py):
+                d2x = (tx - px) * 0.5
+                d2y = (ty - py) * 0.5
+                sgn = -1.0 if (cw != (r < 0)) else 1.0
+                ln = math.hypot(d2x, d2y)
+                h2 = (r - ln) * (r + ln)
+                h = math.sqrt(h2) if h2 >= 0 else 0.0
+                oi = d2x + (-d2y) / ln * sgn * h
+                oj = d2y + d2x / ln * sgn * h
+        else:
+            if has[8]:
+                oi = vals[8] * scale
+            if has[9]:
+                oj = vals[9] * scale
+        ok = oi != 0 or oj != 0
+        if not ok:
+            st[S_SCRATCH] = fl | LF_BAD_ARC
+            return ns
+        rvx = -oi
+        rvy = -oj
+        radius = math.hypot(rvx, rvy)
+        cx = px + oi
+        cy = py + oj
+        rtx = tx - cx
+        rty = ty - cy
+        full = abs(px - tx) < 1e-6 and abs(py - ty) < 1e-6
+        if full:
+            ang = -2 * math.pi if cw else 2 * math.pi
+        else:
+            ang = math.atan2(rvx * rty - rvy * rtx, rvx * rtx + rvy * rty)
+            if ang == 0:
+                return ns
+            if ang > 0 and cw:
+                ang -= 2 * math.pi
+            elif ang < 0 and not cw:
+                ang += 2 * math.pi
+        flat = radius * abs(ang)
+        dz = tz - pz
+        if flat < 0.0001 and dz < 0.0001:
+            return ns
+        nseg = arc_segments(flat, abs(ang), full)
+        theta = ang / nseg
+        qx, qy, qz = px, py, pz
+        for i in range(1, nseg + 1):
+            if i < nseg:
+                ct = math.cos(i * theta)
+                stt = math.sin(i * theta)
+                nx = cx + (-oi * ct + oj * stt)
+                ny = cy + (-oi * stt - oj * ct)
+                nz = pz + dz * i / nseg
+            else:
+                nx, ny, nz = tx, ty, tz
+            d = de / nseg
+            moved = nx != qx or ny != qy or nz != qz
+            ns = _emit(ns, li, nx, ny, nz, d, f, power, _seg_flags(moved, d, False, laser and moved),
+                       seg_line, sx, sy, sz, sde, sf, sp, sfl)
+            qx, qy, qz = nx, ny, nz
+    if ns > start:
+        fl |= LF_MOVE
+        if de > 0:
+            fl |= LF_EXTRUDE
+            if tx != px or ty != py or tz != pz or motion >= 2:
+                st[S_ANY_EXTRUDE] = 1
+        if laser and (tx != px or ty != py or motion >= 2):
+            fl |= LF_LASER
+            st[S_ANY_LASER] = 1
+    st[S_X], st[S_Y], st[S_Z], st[S_E] = tx, ty, tz, new_e
+    st[S_SCRATCH] = fl
+    return ns
