@@ -25,5 +25,5 @@ def __getattr__(name: str):
 
 def warm_cache() -> None:
     """Run every numba kernel once on a tiny file so the cache (NUMBA_CACHE_DIR) is filled."""
-    from edge.toolpath.warm import warm
+    from edge.toolpath.analysis import warm
     warm()

@@ -1,0 +1,67 @@
+"""`fabedge analyze FILE [--config C] [--json]`: what a job will do on this
+machine and whether it may be queued. Exit 0 acceptable, 2 rejected (the
+report is still printed), 1 for usage or I/O errors (one line, from edge.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from edge import config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="G-code file")
+    parser.add_argument("--config", "-c", help="machine config (TOML); default: the built-in printer")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config) if args.config else config.default()
+    if os.path.isdir(args.file):
+        raise IsADirectoryError(21, "is a directory, not a G-code file", args.file)
+    from edge.toolpath import analyze   # numba: imported only when this command runs
+
+    result = analyze(args.file, cfg)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(summary(result))
+    return 0 if result.ok else 2
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def summary(a) -> str:
+    """The human report: time, layers, size, filament, then warnings and errors."""
+    d = a.to_dict()
+    out = [f"{d['file']}: {d['kind']} job, {d['lines']} lines, {d['size_bytes'] / 1e6:.2f} MB"]
+    time = hms(d["estimated_time_s"]) if d["time_planned"] else "not estimated (planner missing)"
+    out.append(f"  time      {time}")
+    fl = d["first_layer"]
+    first = f" (first layer: lines {fl['start_line']}-{fl['end_line']})" if fl["start_line"] else ""
+    out.append(f"  layers    {d['layers']}{first}")
+    for label, key in (("size", "bbox_mm"), ("all moves", "bbox_all_mm")):
+        box = d[key]
+        if box:
+            dims = " x ".join(f"{hi - lo:.1f}" for lo, hi in zip(box["min"], box["max"]))
+            span = ", ".join(f"{ax} {lo:g}..{hi:g}" for ax, lo, hi in zip("XYZ", box["min"], box["max"]))
+            out.append(f"  {label:<9} {dims} mm ({span})")
+    if d["kind"] == "printer":
+        out.append(f"  filament  {d['filament_mm'] / 1000:.2f} m")
+    if d["objects"]:
+        out.append(f"  objects   {len(d['objects'])}: {', '.join(d['objects'][:5])}"
+                   + (" ..." if len(d["objects"]) > 5 else ""))
+    for title, items in (("warnings", d["warnings"]), ("errors", d["errors"])):
+        if items:
+            out.append(f"  {title} ({len(items)}):")
+            out.extend(f"    {f['message']}" for f in items)
+    out.append("  verdict   OK: the job may be queued" if d["ok"] else
+               f"  verdict   REJECTED: {len(d['errors'])} error(s)")
+    return "\n".join(out)

@@ -1,0 +1,261 @@
+"""Checks a job must pass before it may be queued on this machine.
+
+Errors reject the job (a machine must never be asked for something it cannot
+or must not do); warnings inform the operator. Every message names the line
+and the reason. A file with a million bad moves yields the first few findings
+of each kind plus one line with the count, never a million messages.
+Rare lines (temperatures, forbidden commands, garbage) are re-read from the
+file's text; the arrays are scanned by numba kernels without temporaries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numba import njit
+
+from edge.config import Config
+from edge.toolpath.model import (
+    L_DOLLAR, L_G, L_M, L_T, LF_BAD_ARC, LF_BAD_CHECKSUM, LF_EXTRUDE, LF_GARBAGE, LF_LASER, LF_MOVE,
+    LF_TOO_LONG, LF_UNKNOWN, SF_EXTRUDE, Toolpath,
+)
+from edge.toolpath.parse import strip_command
+
+FIRST_FEW = 5            # findings reported per kind before the summary line
+EPS_MM = 1e-3            # float32 positions: tolerance at the volume's edges
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int                                   # 1-based; 0 when the finding is about the whole file
+    message: str                                # starts with "line N: "
+    severity: Literal["error", "warning"]
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "message": self.message, "severity": self.severity}
+
+
+@njit(cache=True)
+def _outside(values, lo, hi, first):
+    """Count values outside [lo, hi]; first[:k] = indices of the first ones."""
+    count = 0
+    for i in range(len(values)):
+        v = values[i]
+        if v < lo or v > hi:
+            if count < len(first):
+                first[count] = i
+            count += 1
+    return count
+
+
+class _Report:
+    """Collects findings, keeping the first few per kind and counting the rest."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def add_many(self, lines: list[int], total: int, severity: str, text, more: str) -> None:
+        for line in lines[:FIRST_FEW]:
+            self.findings.append(Finding(line, f"line {line}: {text(line)}", severity))
+        if total > FIRST_FEW:
+            line = lines[FIRST_FEW] if len(lines) > FIRST_FEW else lines[-1]
+            self.findings.append(Finding(line, f"line {line}: {more} ({total - FIRST_FEW} more after the "
+                                         f"first {FIRST_FEW}, {total} in all)", severity))
+
+
+def check(tp: Toolpath, cfg: Config) -> tuple[list[Finding], list[Finding]]:
+    """All checks: (errors, warnings), each sorted by line."""
+    rep = _Report()
+    _volume(tp, cfg, rep)
+    _temperatures(tp, cfg, rep)
+    _laser(tp, cfg, rep)
+    _kind(tp, cfg, rep)
+    _forbidden(tp, cfg, rep)
+    _flagged(tp, cfg, rep)
+    _homing(tp, rep)
+    errors = sorted((f for f in rep.findings if f.severity == "error"), key=lambda f: f.line)
+    warnings = sorted((f for f in rep.findings if f.severity == "warning"), key=lambda f: f.line)
+    return errors, warnings
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def _volume(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    first = np.empty(FIRST_FEW + 1, np.int64)
+    for axis, arr in (("X", tp.seg_x), ("Y", tp.seg_y), ("Z", tp.seg_z)):
+        lo, hi = getattr(cfg.volume, axis.lower())
+        n = int(_outside(arr, lo - EPS_MM, hi + EPS_MM, first))
+        if not n:
+            continue
+        segs = first[:min(n, FIRST_FEW + 1)]
+        lines = [int(tp.seg_line[s]) + 1 for s in segs]
+        value = {line: float(arr[s]) for line, s in zip(lines, segs)}
+        rng = f"{axis} [{_fmt(lo)}, {_fmt(hi)}]"
+        rep.add_many(lines, n, "error", lambda ln: f"{axis} {_fmt(value[ln])} is outside the machine volume {rng}",
+                     f"more moves with {axis} outside the machine volume {rng}")
+
+
+_NUM = r"\s*([-+]?\d*\.?\d+)"
+_S_OR_R = re.compile(rb"[SsRr]" + _NUM.encode())
+
+
+def _lines_of(tp: Toolpath, letter: int, codes: tuple[int, ...]) -> np.ndarray:
+    mask = tp.letter == letter
+    mask &= np.isin(tp.code, codes)
+    return np.flatnonzero(mask)
+
+
+def _temperatures(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    for what, codes, limit in (("nozzle", (104, 109), cfg.limits.max_nozzle_c),
+                               ("bed", (140, 190), cfg.limits.max_bed_c)):
+        bad: list[tuple[int, float, int]] = []
+        for i in _lines_of(tp, L_M, codes).tolist():
+            for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i))):
+                if float(m.group(1)) > limit:
+                    bad.append((i + 1, float(m.group(1)), int(tp.code[i])))
+                    break
+        temps = {line: (t, code) for line, t, code in bad}
+        rep.add_many([b[0] for b in bad], len(bad), "error",
+                     lambda ln: f"M{temps[ln][1]} sets the {what} to {_fmt(temps[ln][0])} °C, above the limit "
+                                f"of {_fmt(limit)} °C",
+                     f"more {what} temperatures above {_fmt(limit)} °C")
+
+
+def _laser(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    limit = cfg.limits.max_laser_power
+    first = np.empty(FIRST_FEW + 1, np.int64)
+    n = int(_outside(tp.seg_power, -np.inf, limit, first))
+    if n:
+        segs = first[:min(n, FIRST_FEW + 1)]
+        lines = [int(tp.seg_line[s]) + 1 for s in segs]
+        power = {line: float(tp.seg_power[s]) for line, s in zip(lines, segs)}
+        rep.add_many(lines, n, "error",
+                     lambda ln: f"laser power S{_fmt(power[ln])} is above the limit of S{_fmt(limit)}",
+                     f"more moves with laser power above S{_fmt(limit)}")
+    elif tp.stats.get("max_power", 0.0) > limit:
+        line = tp.stats["max_power_line"] + 1
+        rep.findings.append(Finding(line, f"line {line}: laser power S{_fmt(tp.stats['max_power'])} is above the "
+                                          f"limit of S{_fmt(limit)}", "error"))
+
+
+def _first_flagged(tp: Toolpath, flag: int) -> int:
+    idx = np.flatnonzero(tp.line_flags & flag)
+    return int(idx[0]) + 1 if len(idx) else 0
+
+
+def _kind(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    if cfg.machine.kind == "laser":
+        segs = np.flatnonzero(tp.seg_flags & SF_EXTRUDE)
+        line = int(tp.seg_line[segs[0]]) + 1 if len(segs) else _first_flagged(tp, LF_EXTRUDE)
+        if line:
+            rep.findings.append(Finding(line, f"line {line}: extrusion (E) in a job for a laser cutter: "
+                                              "this file is for a 3D printer", "error"))
+    else:
+        line = _first_flagged(tp, LF_LASER)
+        if not line and tp.stats.get("max_power", 0.0) > 0:
+            line = tp.stats["max_power_line"] + 1
+        if line:
+            rep.findings.append(Finding(line, f"line {line}: laser power (M3/M4 with S) in a job for a 3D printer: "
+                                              "this file is for a laser cutter", "error"))
+
+
+_FORBIDDEN = re.compile(r"^([GMT])\s*(\d+)(?:\.(\d+))?$")
+
+
+def _forbidden(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    letters = {"G": L_G, "M": L_M, "T": L_T}
+    dollar_lines: list[tuple[int, bytes]] | None = None
+    for item in cfg.limits.forbidden:
+        name = item.strip().upper()
+        m = _FORBIDDEN.match(name)
+        if m:
+            mask = tp.letter == letters[m.group(1)]
+            mask &= tp.code == int(m.group(2))
+            if m.group(3) is not None:
+                mask &= tp.sub == int(m.group(3))
+            idx = np.flatnonzero(mask)
+            lines = (idx[:FIRST_FEW + 1] + 1).tolist()
+            total = len(idx)
+        elif name.startswith("$"):
+            if dollar_lines is None:
+                dollar_lines = [(i + 1, strip_command(tp.line_bytes(i)).upper())
+                                for i in np.flatnonzero(tp.letter == L_DOLLAR).tolist()]
+            key = name.encode()
+            lines = [ln for ln, cmd in dollar_lines if cmd == key or cmd.startswith(key.rstrip(b"=") + b"=")]
+            total = len(lines)
+        else:
+            continue
+        if total:
+            rep.add_many(lines, total, "error",
+                         lambda ln, it=item: f"{it} is a forbidden command on this machine (limits.forbidden)",
+                         f"more forbidden {item} commands")
+
+
+def _flagged(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    """Per-line flags the parser set: garbage, checksums, long lines, bad arcs, unknown commands."""
+    kinds = (
+        (LF_GARBAGE, "error", _garbage_reason, "more lines with unreadable bytes or words"),
+        (LF_BAD_CHECKSUM, "error", _checksum_reason, "more lines with a wrong checksum"),
+        (LF_TOO_LONG, "error",
+         lambda tp_, i: f"the command is {len(strip_command(tp_.line_bytes(i)))} characters long; the firmware "
+                        f"accepts at most {cfg.limits.max_line_length} (limits.max_line_length)",
+         "more lines too long for the firmware"),
+        (LF_BAD_ARC, "error",
+         lambda tp_, i: "G2/G3 arc without usable I/J offsets or R radius: the firmware would refuse it",
+         "more arcs the firmware would refuse"),
+        (LF_UNKNOWN, "warning",
+         lambda tp_, i: f"unknown command {_command_name(tp_, i)}: the firmware may ignore or refuse it",
+         "more unknown commands"),
+    )
+    for flag, severity, reason, more in kinds:
+        mask_idx = np.flatnonzero(tp.line_flags & flag)
+        if len(mask_idx) == 0:
+            continue
+        lines = (mask_idx[:FIRST_FEW + 1] + 1).tolist()
+        rep.add_many(lines, len(mask_idx), severity, lambda ln, r=reason: r(tp, ln - 1), more)
+
+
+def _command_name(tp: Toolpath, i: int) -> str:
+    text = strip_command(tp.line_bytes(i)).decode("ascii", "replace")
+    return text.split()[0] if text.split() else repr(text)
+
+
+def _garbage_reason(tp: Toolpath, i: int) -> str:
+    raw = tp.line_bytes(i)
+    bad = [b for b in raw if (b < 32 and b not in (9, 13)) or b == 127]
+    if bad:
+        return f"binary or control byte 0x{bad[0]:02x} in the line (a corrupted or non-G-code file)"
+    text = strip_command(raw)
+    high = [b for b in text if b >= 128]
+    if high:
+        return f"non-ASCII byte 0x{high[0]:02x} in the command {text[:40]!r}"
+    return f"cannot parse the command {text[:60].decode('ascii', 'replace')!r}"
+
+
+def _checksum_reason(tp: Toolpath, i: int) -> str:
+    raw = tp.line_bytes(i).split(b";", 1)[0].strip()
+    star = raw.rfind(b"*")
+    expected = 0
+    for b in raw[:star]:
+        expected ^= b
+    given = raw[star + 1:].strip().decode("ascii", "replace")
+    return f"checksum *{given} does not match the line (it should be *{expected})"
+
+
+def _homing(tp: Toolpath, rep: _Report) -> None:
+    if not np.any(tp.line_flags & LF_MOVE):
+        rep.findings.append(Finding(0, "the file contains no moves", "warning"))
+    first_move = tp.stats.get("first_unhomed_move", -1)
+    if first_move < 0:
+        return
+    for i in np.flatnonzero(tp.letter[:first_move] == L_DOLLAR).tolist():
+        if strip_command(tp.line_bytes(i)).upper().startswith(b"$H"):
+            return                                  # GRBL homing cycle
+    line = first_move + 1
+    rep.findings.append(Finding(line, f"line {line}: the first move comes before any homing (G28 / $H): "
+                                      "positions are relative to wherever the machine stands", "warning"))
