@@ -72,6 +72,7 @@ class VirtualGrbl:
         self.eeprom_overlap_bytes = 0                       # arrived (and lost) during an EEPROM write
         self.resets = 0
         self.lines_received = 0
+        self.bytes_received = 0                             # non-real-time bytes that reached the sim
         self.alarm: int | None = None
         self.door: str | None = None                        # None | "open" | "closed" (waiting for ~)
         self.check_mode = False
@@ -214,6 +215,7 @@ class VirtualGrbl:
 
     def _receive(self, data: bytes) -> None:
         now = time.monotonic()
+        self.bytes_received += len(data.translate(None, _RT))
         if len(data.translate(None, _RT)) == len(data) and now >= self._eeprom_until:
             room = self.rx_size - len(self._rx)
             self._rx += data[:room]

@@ -1,0 +1,477 @@
+"""GRBL host driver: character counting over pyserial, real-time control, safety.
+
+GRBL has no line numbers, checksums or resend. The host keeps its receive
+buffer full by counting the bytes of every line not yet answered (`ok` or
+`error:N`) and sending the next line only while the sum fits the buffer size
+GRBL reports (`$I` OPT, `Bf`), else `rx_buffer` from the config. Real-time
+bytes (`?`, `!`, `~`, 0x18) bypass the buffer and are written at once, so
+STOP is never behind the stream. Every refusal or alarm ends in a Paused or
+JobFailed event carrying GRBL's own sentence; nothing continues "anyway".
+
+Threads: a reader (parses every reply and posts events), a status poller
+(`?` at `status_hz`) and one streaming thread per job.
+"""
+
+from __future__ import annotations
+
+import collections
+import termios
+import threading
+import time
+from dataclasses import dataclass, field
+
+import serial
+
+from drivers.base import (Connected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobCancelled,
+                          JobFailed, JobFinished, JobLines, LineAcked, MachineDriver, MachineStatus, Paused,
+                          Resumed)
+from drivers.grbl_codes import alarm_sentence, error_sentence
+from drivers.grbl_wire import (REALTIME_IN_TEXT, RT_CYCLE_START, RT_HOLD, RT_RESET, RT_STATUS, Status, compact,
+                               is_banner, needs_idle, parse_build_info, parse_status, writes_eeprom)
+
+RESUME_GRACE_S = 0.25        # a Hold/Door report this soon after cycle start answers an older '?'
+
+
+@dataclass
+class _Sent:
+    """A line GRBL has not answered yet: its bytes still occupy GRBL's receive buffer."""
+    line: int                      # file line (0 for commands outside a job)
+    data: bytes                    # without the newline
+    resent: bool = False
+    reply: list[str] | None = None  # collects the answer of send_command
+    done: threading.Event | None = None
+    error: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + 1
+
+
+@dataclass
+class _Job:
+    lines: JobLines
+    ahead: collections.deque = field(default_factory=collections.deque)  # (line, data, resent) next to send
+    acked: int = 0
+    last_acked: int = 0
+    outcome: str = ""              # "" running | "finished" | "failed" | "cancelled"
+    reason: str = ""
+    halt: bool = False             # stop the machine (feed hold + reset) before reporting
+    paused: str = ""               # reason while paused
+    resumed_at: float = 0.0        # status reports asked for before a resume may still show Hold/Door
+
+
+class GrblDriver(MachineDriver):
+    """A GRBL 1.1 / grblHAL controller. Options: rx_buffer, status_hz, line_error_policy, timeout_s."""
+
+    def __init__(self, port: str, baud: int, on_event: EventSink, *, rx_buffer: int = 128,
+                 status_hz: float = 5.0, line_error_policy: str = "resend", timeout_s: float = 10.0,
+                 **_other: object):
+        if line_error_policy not in ("resend", "stop"):
+            raise DriverError(f"line_error_policy {line_error_policy!r}: use 'resend' or 'stop'")
+        self.port, self.baud, self._on_event = port, baud, on_event
+        self.rx_size = max(16, rx_buffer - 1)          # GRBL keeps one byte of RX_BUFFER_SIZE free
+        self.status_interval = 1.0 / max(0.2, status_hz)
+        self.policy = line_error_policy
+        self.timeout_s = timeout_s
+        self.status: Status | None = None
+        self.status_seq = 0
+        self._ser: serial.Serial | None = None
+        self._wlock = threading.Lock()
+        self._cond = threading.Condition(threading.RLock())
+        self._cmd_lock = threading.Lock()
+        self._inflight: collections.deque[_Sent] = collections.deque()
+        self._inflight_bytes = 0
+        self._job: _Job | None = None
+        self._job_thread: threading.Thread | None = None
+        self._expect_banner = False
+        self._open = False
+        self._threads: list[threading.Thread] = []
+        self.max_inflight_bytes = 0                    # for tests and benchmarks
+
+    # ---- port ------------------------------------------------------------------------------
+    def open(self, timeout: float = 10.0) -> Connected:
+        ser = serial.Serial()
+        ser.port, ser.baudrate, ser.timeout, ser.write_timeout = self.port, self.baud, 0.05, 5.0
+        ser.dtr = False                                 # never pulse DTR: it resets most boards
+        ser.rts = False
+        try:
+            ser.open()
+            attrs = termios.tcgetattr(ser.fileno())
+            attrs[2] &= ~termios.HUPCL                  # closing must not drop DTR (a reset on next open)
+            termios.tcsetattr(ser.fileno(), termios.TCSANOW, attrs)
+        except (serial.SerialException, OSError, termios.error) as exc:
+            raise DriverError(f"cannot open {self.port}: {exc}") from None
+        self._ser, self._open = ser, True
+        for name, target in (("reader", self._read_loop), ("status", self._poll_loop)):
+            t = threading.Thread(target=target, name=f"grbl-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        deadline = time.monotonic() + timeout
+        info: dict[str, object] = {}
+        try:
+            info = parse_build_info(self.send_command("$I", timeout=timeout))
+        except DriverError as exc:
+            if "error:" not in str(exc):                # busy controller answers error:8; silence is fatal
+                self.close()
+                raise DriverError(f"no answer from a GRBL controller on {self.port} within {timeout:.0f} s") from None
+        if isinstance(info.get("rx_buffer"), int):
+            self.rx_size = int(info["rx_buffer"]) - 1
+        self._write(RT_STATUS)
+        while self.status is None and time.monotonic() < deadline:
+            with self._cond:
+                self._cond.wait(0.05)
+        info["rx_buffer"] = self.rx_size + 1
+        return self._emit(Connected(f"Grbl {info.get('version', '?')}", info))  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._cond:
+            if self._job and not self._job.outcome:
+                self._finish(self._job, "cancelled", "port closed")
+        self._open = False
+        with self._cond:
+            self._cond.notify_all()
+        for t in self._threads + ([self._job_thread] if self._job_thread else []):
+            if t is not threading.current_thread():
+                t.join(timeout=2)
+        self._threads.clear()
+        if self._ser is not None:
+            self._ser.close()
+            self._ser = None
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._job is not None and not self._job.outcome
+
+    # ---- writing -------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        ser = self._ser
+        if ser is None:
+            raise DriverError("the port is closed")
+        with self._wlock:
+            try:
+                ser.write(data)
+            except (serial.SerialException, OSError) as exc:
+                raise DriverError(f"writing to {self.port} failed: {exc}") from None
+
+    def _send_counted(self, sent: _Sent) -> None:
+        """Register then write a line (under self._cond): its bytes count until GRBL answers."""
+        self._inflight.append(sent)
+        self._inflight_bytes += sent.size
+        self.max_inflight_bytes = max(self.max_inflight_bytes, self._inflight_bytes)
+        self._write(sent.data + b"\n")
+
+    def _emit(self, event: DriverEvent) -> DriverEvent:
+        try:
+            self._on_event(event)
+        except Exception as exc:  # a broken receiver must not kill the reader thread
+            print(f"grbl driver: event receiver failed on {event!r}: {exc}")
+        return event
+
+    # ---- commands outside a job ---------------------------------------------------------------------
+    def send_command(self, line: str, timeout: float = 10.0) -> list[str]:
+        """Send one line and return GRBL's answer lines (without the `ok`); error:N raises DriverError."""
+        data = compact(line.encode("ascii"))
+        with self._cmd_lock:
+            sent = _Sent(0, data, reply=[], done=threading.Event())
+            with self._cond:
+                if self._job is not None and not self._job.outcome:
+                    raise DriverError(f"{line!r}: a job is streaming; commands wait until it ends")
+                if not self._cond.wait_for(lambda: not self._inflight, timeout):
+                    raise DriverError(f"{line!r}: the controller did not drain its buffer")
+                self._send_counted(sent)
+            if not sent.done.wait(timeout):
+                with self._cond:
+                    if sent in self._inflight:
+                        self._inflight.remove(sent)
+                        self._inflight_bytes -= sent.size
+                raise DriverError(f"{line!r}: no answer from the controller within {timeout:.0f} s")
+            if sent.error:
+                raise DriverError(f"{line!r}: {error_sentence(sent.error) if sent.error > 0 else 'controller reset'}")
+            return list(sent.reply or [])
+
+    # ---- the reader ------------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        buf = b""
+        while self._open and self._ser is not None:
+            try:
+                chunk = self._ser.read(self._ser.in_waiting or 1)
+            except (serial.SerialException, OSError, TypeError) as exc:
+                if self._open:
+                    self._lost(f"serial port failed: {exc}")
+                return
+            if not chunk:
+                continue
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                text = raw.decode("ascii", "replace").strip()
+                if text:
+                    self._handle(text)
+
+    def _handle(self, text: str) -> None:
+        if text == "ok":
+            self._reply(0)
+        elif text.startswith("error:"):
+            self._reply(int(text[6:]) if text[6:].isdigit() else 999)
+        elif text.startswith("<"):
+            self._on_status(text)
+        elif text.startswith("ALARM:"):
+            self._on_alarm(int(text[6:]) if text[6:].isdigit() else 0)
+        elif is_banner(text):
+            self._on_banner(text)
+        else:
+            with self._cond:
+                head = self._inflight[0] if self._inflight else None
+                if head is not None and head.reply is not None:
+                    head.reply.append(text)
+                    return
+            self._emit(FirmwareMessage(text))
+
+    def _reply(self, error: int) -> None:
+        with self._cond:
+            if not self._inflight:
+                return                                   # an answer to a line a reset already flushed
+            sent = self._inflight.popleft()
+            self._inflight_bytes -= sent.size
+            self._cond.notify_all()
+            if sent.done is not None:
+                sent.error = error
+                sent.done.set()
+                return
+            job = self._job
+            if job is None or job.outcome:
+                return
+            if not error:
+                job.acked += 1
+                job.last_acked = max(job.last_acked, sent.line)
+                self._emit(LineAcked(sent.line, job.acked))
+                return
+            why = f"line {sent.line} ({sent.data.decode('ascii', 'replace')}): {error_sentence(error)}"
+            if self.policy == "resend" and not sent.resent:
+                job.ahead.appendleft((sent.line, sent.data, True))
+                self._emit(FirmwareMessage(f"{why}; re-sending the line once"))
+            else:
+                again = " (again after re-sending it)" if sent.resent else ""
+                self._finish(job, "failed", why + again, halt=True)
+
+    def _on_status(self, text: str) -> None:
+        st = parse_status(text)
+        if st is None:
+            self._emit(FirmwareMessage(f"unreadable status report: {text}"))
+            return
+        with self._cond:
+            self.status, self.status_seq = st, self.status_seq + 1
+            if st.rx_free > self.rx_size and not self._inflight and st.state == "Idle":
+                self.rx_size = st.rx_free               # grblHAL and friends: bigger than configured
+            job = self._job
+            self._cond.notify_all()
+        self._emit(MachineStatus(st.state, st.position, st.feed, st.power))
+        if job is None or job.outcome:
+            return
+        stale = time.monotonic() - job.resumed_at < RESUME_GRACE_S
+        if st.state.startswith("Door") and st.state != "Door:3" and job.paused != "door" and not stale:
+            with self._cond:
+                job.paused = "door"
+            self._emit(Paused("door", st.position))
+        elif st.state.startswith("Hold") and not job.paused and not stale:
+            with self._cond:
+                job.paused = "firmware: feed hold"
+            self._emit(Paused("firmware: feed hold", st.position))
+        elif st.state == "Alarm":
+            with self._cond:
+                self._finish(job, "failed", "the controller is in alarm")
+
+    def _on_alarm(self, code: int) -> None:
+        sentence = alarm_sentence(code)
+        with self._cond:
+            job = self._job
+            if job is not None and not job.outcome:
+                self._finish(job, "failed", sentence)
+                return
+        self._emit(FirmwareMessage(sentence))
+
+    def _on_banner(self, text: str) -> None:
+        with self._cond:
+            for sent in self._inflight:                 # GRBL flushed its buffer: no answers will come
+                if sent.done is not None:
+                    sent.error = -1
+                    sent.done.set()
+            self._inflight.clear()
+            self._inflight_bytes = 0
+            expected, self._expect_banner = self._expect_banner, False
+            job = self._job
+            if job is not None and not job.outcome and not expected:
+                self._finish(job, "failed", "controller reset")
+            self._cond.notify_all()
+        self._emit(FirmwareMessage(text))
+
+    def _lost(self, reason: str) -> None:
+        with self._cond:
+            if self._job is not None and not self._job.outcome:
+                self._finish(self._job, "failed", reason)
+
+    def _poll_loop(self) -> None:
+        while self._open:
+            try:
+                self._write(RT_STATUS)
+            except DriverError:
+                return
+            with self._cond:
+                self._cond.wait_for(lambda: not self._open, self.status_interval)
+
+    # ---- jobs ----------------------------------------------------------------------------------------
+    def start_job(self, lines: JobLines, total_lines: int | None = None) -> None:
+        with self._cond:
+            if self._job is not None and not self._job.outcome:
+                raise DriverError("a job is already streaming")
+            if self._ser is None:
+                raise DriverError("the port is not open")
+            self._job = _Job(iter(lines))
+            self._job_thread = threading.Thread(target=self._stream, args=(self._job,), name="grbl-stream",
+                                                daemon=True)
+            self._job_thread.start()
+
+    def _finish(self, job: _Job, outcome: str, reason: str = "", halt: bool = False) -> None:
+        """Mark the job's end (under self._cond); the streaming thread reports it."""
+        if not job.outcome:
+            job.outcome, job.reason, job.halt = outcome, reason, halt
+            self._cond.notify_all()
+
+    def _next(self, job: _Job) -> tuple[int, bytes, bool] | None:
+        if not job.ahead:
+            item = next(job.lines, None)             # type: ignore[call-overload]
+            if item is None:
+                return None
+            job.ahead.append((item[0], compact(item[1]), False))
+        return job.ahead[0]
+
+    def _stream(self, job: _Job) -> None:
+        try:
+            self._stream_lines(job)
+        except DriverError as exc:
+            with self._cond:
+                self._finish(job, "failed", str(exc))
+        self._report_end(job)
+
+    def _stream_lines(self, job: _Job) -> None:
+        c = self._cond
+        while True:
+            with c:
+                item = self._next(job)
+                if item is None:
+                    break
+                line, data, resent = item
+                bad = [b for b in data if b in REALTIME_IN_TEXT or b < 0x20]
+                if bad or len(data) + 1 > self.rx_size:
+                    why = (f"contains byte 0x{bad[0]:02x}, which GRBL takes as a real-time command" if bad
+                           else f"is {len(data) + 1} bytes, more than the controller's {self.rx_size}-byte buffer")
+                    self._finish(job, "failed", f"line {line} {why}")
+                    return
+                alone = writes_eeprom(data) or needs_idle(data)
+                fits = (lambda: not self._inflight) if alone else \
+                    (lambda: self._inflight_bytes + len(data) + 1 <= self.rx_size)
+                c.wait_for(lambda: job.outcome or (not job.paused and fits()))
+                if job.outcome:
+                    return
+                if job.ahead and job.ahead[0] != item:
+                    continue                                 # a re-send jumped the queue meanwhile
+            if needs_idle(data) and not self._wait_idle(job):
+                return
+            with c:
+                if job.outcome or job.paused or (job.ahead and job.ahead[0] != item):
+                    continue
+                job.ahead.popleft()
+                self._send_counted(_Sent(line, data, resent))
+                if alone:                                   # nothing may follow until GRBL has written EEPROM
+                    c.wait_for(lambda: job.outcome or not self._inflight)
+        with c:                                             # all sent: wait for the answers, then for Idle
+            c.wait_for(lambda: job.outcome or (not self._inflight and not job.ahead))
+            if job.ahead and not job.outcome:
+                return self._stream_lines(job)               # a last line came back for re-sending
+        self._wait_idle(job)
+        with c:
+            self._finish(job, "finished")
+
+    def _wait_idle(self, job: _Job) -> bool:
+        """Poll until GRBL reports Idle (planner drained); False if the job ended meanwhile."""
+        while True:
+            with self._cond:
+                seq = self.status_seq
+            self._write(RT_STATUS)
+            with self._cond:
+                self._cond.wait_for(lambda: job.outcome or self.status_seq > seq, 1.0)
+                if job.outcome:
+                    return False
+                if self.status is not None and self.status.state == "Idle" and self.status_seq > seq \
+                        and not job.paused:
+                    return True
+                self._cond.wait_for(lambda: bool(job.outcome), 0.05)
+
+    def _report_end(self, job: _Job) -> None:
+        if job.halt:
+            self._halt()
+        if job.outcome == "finished":
+            self._emit(JobFinished(job.acked))
+        elif job.outcome == "cancelled":
+            self._emit(JobCancelled(job.last_acked))
+        else:
+            self._emit(JobFailed(job.reason, job.last_acked))
+
+    def _halt(self) -> None:
+        """Feed hold, wait until motion stopped (position kept), then soft reset to flush the planner."""
+        try:
+            self._write(RT_HOLD)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                with self._cond:
+                    seq = self.status_seq
+                self._write(RT_STATUS)
+                with self._cond:
+                    self._cond.wait_for(lambda: self.status_seq > seq, 0.2)
+                    st = self.status.state if self.status else ""
+                if st in ("Hold:0", "Idle", "Alarm") or st.startswith("Door:"):
+                    break
+            with self._cond:
+                self._expect_banner = True
+            self._write(RT_RESET)
+        except DriverError:
+            pass
+
+    # ---- operator ---------------------------------------------------------------------------------------
+    def pause(self, reason: str = "operator") -> None:
+        with self._cond:
+            job = self._job
+            if job is None or job.outcome or job.paused:
+                return
+            job.paused = reason
+            self._write(RT_HOLD)
+        self._emit(Paused(reason, self.status.position if self.status else ()))
+
+    def resume(self) -> None:
+        """Cycle start; GRBL ignores it while the door is still open (the next status pauses again)."""
+        with self._cond:
+            job = self._job
+            if job is None or job.outcome or not job.paused:
+                return
+            job.paused, job.resumed_at = "", time.monotonic()
+            self._write(RT_CYCLE_START)
+            self._cond.notify_all()
+        self._emit(Resumed())
+
+    def cancel(self) -> None:
+        with self._cond:
+            job = self._job
+            if job is None or job.outcome:
+                return
+            self._write(RT_HOLD)
+            self._finish(job, "cancelled", "cancelled", halt=True)
+
+    def emergency_stop(self) -> None:
+        """Feed hold then soft reset, written at once from any thread, ahead of the stream."""
+        self._expect_banner = True                      # plain store: no lock stands before the write
+        self._write(RT_HOLD + RT_RESET)
+        with self._cond:
+            job = self._job
+            if job is not None and not job.outcome:
+                self._finish(job, "failed", "emergency stop: feed hold and soft reset sent")
