@@ -107,6 +107,7 @@ class LinkOwner(Protocol):
     def link_down(self) -> None: ...
     def message(self, topic: str, payload: bytes, retained: bool) -> None: ...
     def acked(self, mid: int, ok: bool) -> None: ...
+    def subscribed(self, mid: int, ok: bool) -> None: ...
     def tick(self, link: "Link") -> None: ...
 
 
@@ -144,6 +145,7 @@ class Link:
         self._v5_next = endpoint.protocol != MQTT_V311
         self._client: mqtt.Client | None = None
         self._up = False
+        self._announced = False          # link_up() was called for the current connection
         self._stop = threading.Event()
         self._abrupt = False
         self._final: Callable[["Link"], None] | None = None
@@ -193,9 +195,12 @@ class Link:
             return None
         return info.mid
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
-        if self._client is not None and self._up:
-            self._client.subscribe(topic, qos=qos)
+    def subscribe(self, topic: str, qos: int = 1) -> int | None:
+        """Send SUBSCRIBE; the owner's `subscribed(mid, ok)` runs when the SUBACK arrives."""
+        if self._client is None or not self._up:
+            return None
+        rc, mid = self._client.subscribe(topic, qos=qos)
+        return mid if rc == mqtt.MQTT_ERR_SUCCESS else None
 
     def run_until(self, done: Callable[[], bool], timeout: float) -> bool:
         """Keep the network going (from a hook) until `done()` or the timeout; for stop()."""
@@ -261,7 +266,7 @@ class Link:
                 state["receive_max"] = int(rm)
 
         def on_disconnect(_c, _u, _flags, reason, _props) -> None:
-            if self._up:
+            if self._up and not self._stop.is_set():
                 log.warning("MQTT connection lost: %s", reason)
             self._up = False
 
@@ -277,6 +282,13 @@ class Link:
             except Exception:
                 log.exception("PUBACK handling failed")
 
+        def on_subscribe(_c, _u, mid, reasons, _props) -> None:
+            try:
+                self.owner.subscribed(mid, not any(r.is_failure for r in reasons))
+            except Exception:
+                log.exception("SUBACK handling failed")
+
+        client.on_subscribe = on_subscribe
         client.on_connect, client.on_disconnect = on_connect, on_disconnect
         client.on_message, client.on_publish = on_message, on_publish
         client.max_inflight_messages_set(max(1, self.window))
@@ -296,9 +308,12 @@ class Link:
             # The session must outlive the will delay, or the broker sends the will at once.
             props.SessionExpiryInterval = int(will.delay_s) if will is not None else 0
         try:
-            client.connect(self.endpoint.host, self.endpoint.port, keepalive=self.endpoint.keepalive_s,
-                           clean_start=True, properties=props)
-        except (OSError, ValueError) as exc:
+            if v5:
+                client.connect(self.endpoint.host, self.endpoint.port, keepalive=self.endpoint.keepalive_s,
+                               clean_start=True, properties=props)
+            else:
+                client.connect(self.endpoint.host, self.endpoint.port, keepalive=self.endpoint.keepalive_s)
+        except OSError as exc:
             log.info("MQTT connect to %s:%s failed: %s", self.endpoint.host, self.endpoint.port, exc)
             return False
         deadline = time.monotonic() + self.connect_timeout_s
@@ -312,7 +327,7 @@ class Link:
                      state.get("reason", "no CONNACK"))
             return False
         self.protocol_in_use = MQTT_V5 if v5 else MQTT_V311
-        self._up = True
+        self._up = self._announced = True
         self.owner.link_up(self, min(self.window, state["receive_max"]))
         while self._up and not self._stop.is_set():
             self._tick()
@@ -365,7 +380,7 @@ class Link:
         return True
 
     def _teardown(self) -> None:
-        was_up, self._up = self._up, False
+        was_up, self._announced, self._up = self._announced, False, False
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -374,7 +389,7 @@ class Link:
                     sock.close()
             except OSError:
                 pass
-        if was_up or client is not None:
+        if was_up:
             try:
                 self.owner.link_down()
             except Exception:

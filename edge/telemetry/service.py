@@ -79,6 +79,8 @@ class Telemetry:
         self._waiting: set[int] = set()      # mids of non-spooled QoS 1 messages awaiting PUBACK
         self._stopped = False
         self._stopping = False
+        self._ready = False
+        self._cmd_sub_mid: int | None = None
         self.dropped_samples = 0
 
     # ---- the agent's API ---------------------------------------------------------------
@@ -147,7 +149,8 @@ class Telemetry:
 
     @property
     def connected(self) -> bool:
-        return self.link.is_connected
+        """True while connected and subscribed to cmd/req."""
+        return self._ready and self.link.is_connected
 
     @property
     def session(self) -> int:
@@ -185,7 +188,8 @@ class Telemetry:
         self._replay_mark = self.spool.max_id()
         self._cursor = 0
         self._inflight.clear()
-        link.subscribe(self.topics.cmd_req, qos=1)
+        self._ready = False
+        self._cmd_sub_mid = link.subscribe(self.topics.cmd_req, qos=1)
         link.subscribe(self.topics.status, qos=1)
         self._waiting.clear()
         link.publish(self.topics.status, self._status("online", self._session), 1, True)
@@ -193,9 +197,19 @@ class Telemetry:
             self._birth_dirty = self._birth is not None
             self._state_dirty = self._state is not None
         log.info("MQTT connected (%s, session %d, %d spooled)", link.protocol_in_use, self._session, len(self.spool))
+
+    def subscribed(self, mid: int, ok: bool) -> None:
+        """The broker confirmed cmd/req: from now on commands reach us; report the link up."""
+        if mid != self._cmd_sub_mid or self._ready:
+            return
+        if not ok:
+            log.error("the broker refused our subscription to %s (ACL?): commands will not arrive",
+                      self.topics.cmd_req)
+        self._ready = True
         self._notify_link(True)
 
     def link_down(self) -> None:
+        self._ready = False
         self._flush_acks(force=True)
         self._inflight.clear()
         self._cursor = 0
