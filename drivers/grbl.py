@@ -108,12 +108,18 @@ class GrblDriver(MachineDriver):
             self._threads.append(t)
         deadline = time.monotonic() + timeout
         info: dict[str, object] = {}
-        try:
-            info = parse_build_info(self.send_command("$I", timeout=timeout))
-        except DriverError as exc:
-            if "error:" not in str(exc):                # busy controller answers error:8; silence is fatal
-                self.close()
-                raise DriverError(f"no answer from a GRBL controller on {self.port} within {timeout:.0f} s") from None
+        for attempt in range(3):                        # a boot banner racing the first $I flushes it: ask again
+            try:
+                info = parse_build_info(self.send_command("$I", timeout=max(0.1, deadline - time.monotonic())))
+                break
+            except DriverError as exc:
+                if "controller reset" in str(exc) and attempt < 2:
+                    continue
+                if "error:" not in str(exc):            # a busy controller answers error:8; silence is fatal
+                    self.close()
+                    raise DriverError(f"no answer from a GRBL controller on {self.port} "
+                                      f"within {timeout:.0f} s") from None
+                break
         if isinstance(info.get("rx_buffer"), int):
             self.rx_size = int(info["rx_buffer"]) - 1
         self._write(RT_STATUS)
@@ -125,12 +131,16 @@ class GrblDriver(MachineDriver):
 
     def close(self) -> None:
         with self._cond:
-            if self._job and not self._job.outcome:
-                self._finish(self._job, "cancelled", "port closed")
+            if self._job and not self._job.outcome:      # a half-streamed job must not keep cutting
+                self._write(RT_HOLD)
+                self._finish(self._job, "cancelled", "port closed", halt=True)
+        job_thread = self._job_thread
+        if job_thread is not None and job_thread is not threading.current_thread():
+            job_thread.join(timeout=5)                  # let it stop the machine and report
         self._open = False
         with self._cond:
             self._cond.notify_all()
-        for t in self._threads + ([self._job_thread] if self._job_thread else []):
+        for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout=2)
         self._threads.clear()
@@ -423,7 +433,7 @@ class GrblDriver(MachineDriver):
         try:
             self._write(RT_HOLD)
             deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and self._open:
                 with self._cond:
                     seq = self.status_seq
                 self._write(RT_STATUS)

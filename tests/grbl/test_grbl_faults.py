@@ -1,0 +1,131 @@
+"""Faults mid-job: line errors per policy, door, alarm, controller reset, STOP latency."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from drivers.base import (FirmwareMessage, JobCancelled, JobFailed, JobFinished, LineAcked, Paused, Resumed)
+from grbl_helpers import FIXTURES, expected, job_lines
+
+RASTER = FIXTURES / "laser_raster_disc.gcode"
+VECTOR = FIXTURES / "laser_vector_plate.gcode"
+
+
+@pytest.mark.parametrize("fault", ["drop", "corrupt"])
+def test_line_error_resend_policy_sends_the_line_again(rig, fault):
+    lines = job_lines(RASTER)[:400]
+    sim, drv, rec = rig({"line_error_policy": "resend"}, faults=f"{fault}@120", time_scale=100.0)
+    drv.start_job(lines)
+    rec.wait(JobFinished, timeout=60)
+    lost = expected(lines)[119]
+    assert [code for _, code, _ in sim.errors] == [1]           # GRBL answered error:1 once
+    executed = list(sim.executed)
+    assert executed.count(lost) == expected(lines).count(lost)  # never silently skipped, never twice
+    assert sorted(executed) == sorted(expected(lines))
+    note = [e.text for e in rec.of(FirmwareMessage) if "re-sending" in e.text]
+    assert note and f"line {lines[119][0]} " in note[0] and "Expected command letter" in note[0]
+
+
+def test_line_error_stop_policy_fails_the_job(rig):
+    lines = job_lines(RASTER)
+    sim, drv, rec = rig({"line_error_policy": "stop"}, faults="drop@120", time_scale=100.0)
+    drv.start_job(lines)
+    failed = rec.wait(JobFailed, timeout=30)
+    assert failed.reason.startswith(f"line {lines[119][0]} ")
+    assert "error:1 Expected command letter" in failed.reason
+    assert failed.last_acked_line < lines[140][0]               # stopped within the window, not continued
+    time.sleep(0.3)
+    executed = list(sim.executed)
+    assert expected(lines)[119] not in executed[100:]
+    assert len(executed) < 140
+    assert not drv.busy and not rec.of(JobFinished)
+
+
+def test_door_pauses_and_nothing_is_sent_until_resumed(rig):
+    lines = job_lines(VECTOR)
+    sim, drv, rec = rig(faults="door@0.3", time_scale=50.0)
+    drv.start_job(lines)
+    paused = rec.wait(Paused, timeout=10)
+    assert paused.reason == "door"
+    time.sleep(0.3)                                           # lines already on the wire land
+    before = sim.bytes_received
+    time.sleep(1.0)
+    assert sim.bytes_received == before                      # nothing sent while the door is open
+    assert sim.state().startswith("Door")
+    sim.close_door()
+    time.sleep(0.4)
+    assert sim.bytes_received == before and not rec.of(Resumed)   # closing the door is not a resume
+    drv.resume()
+    rec.wait(JobFinished, timeout=60)
+    assert list(sim.executed) == expected(lines)
+
+
+def test_alarm_fails_the_job_with_grbls_sentence(rig):
+    lines = job_lines(VECTOR)
+    sim, drv, rec = rig(faults="alarm@0.3:1", time_scale=20.0)
+    drv.start_job(lines)
+    failed = rec.wait(JobFailed, timeout=10)
+    assert failed.reason.startswith("ALARM:1 Hard limit triggered.")
+    assert not rec.of(JobFinished)
+    assert len(sim.executed) < len(lines)
+
+
+def test_unexpected_controller_reset_fails_the_job(rig):
+    lines = job_lines(RASTER)[:300]
+    sim, drv, rec = rig(faults="reset@150", time_scale=100.0)
+    drv.start_job(lines)
+    failed = rec.wait(JobFailed, timeout=30)
+    assert failed.reason == "controller reset"
+    time.sleep(0.2)
+    assert sim.lines_received < 160                          # nothing more of the job was sent
+
+
+@pytest.mark.parametrize("action", ["emergency_stop", "pause", "cancel"])
+def test_realtime_bytes_reach_the_controller_within_50ms_with_a_full_buffer(rig, action):
+    lines = job_lines(VECTOR) * 3
+    sim, drv, rec = rig(time_scale=1.0)
+    drv.start_job(lines)
+    deadline = time.monotonic() + 10
+    while sim.rx_used < 100 and time.monotonic() < deadline:   # planner full, receive buffer filling
+        time.sleep(0.01)
+    assert sim.rx_used >= 100
+    t0 = time.monotonic()
+    getattr(drv, action)()
+    wanted = {"emergency_stop": [ord("!"), 0x18], "pause": [ord("!")], "cancel": [ord("!")]}[action]
+    time.sleep(0.1)
+    for byte in wanted:
+        arrivals = [t for b, t in list(sim.rt_log) if b == byte and t >= t0]
+        assert arrivals, f"0x{byte:02x} never arrived"
+        assert arrivals[0] - t0 < 0.050
+    if action == "emergency_stop":
+        assert "emergency stop" in rec.wait(JobFailed, 5).reason
+        assert sim.resets == 1 and sim.rx_used == 0
+    elif action == "pause":
+        assert rec.wait(Paused, 5).reason == "operator"
+        time.sleep(0.2)
+        assert sim.state() == "Hold:0"
+        drv.cancel()
+        rec.wait(JobCancelled, 5)
+    else:
+        rec.wait(JobCancelled, 5)
+        assert sim.alarm is None                              # held first, then reset: position kept
+    time.sleep(0.2)
+    n = len(sim.executed)
+    time.sleep(0.3)
+    assert len(sim.executed) == n and sim.state() in ("Idle", "Alarm")
+
+
+def test_lines_after_the_window_never_reach_a_stopped_job(rig):
+    lines = job_lines(VECTOR) * 3
+    sim, drv, rec = rig(time_scale=1.0)
+    drv.start_job(lines)
+    rec.wait(LineAcked, 5)
+    drv.emergency_stop()
+    rec.wait(JobFailed, 5)
+    time.sleep(0.2)                                           # what was already on the wire lands
+    got, done = sim.bytes_received, len(sim.executed)
+    time.sleep(0.5)
+    assert sim.bytes_received == got and len(sim.executed) == done
+    assert done < len(lines)
