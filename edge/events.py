@@ -46,7 +46,7 @@ class BedCleared(AgentEvent):
 
 @dataclass(frozen=True)
 class CommandReceived(AgentEvent):
-    raw: bytes
+    raw: bytes = field(repr=False)
     retained: bool
 
 

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     resume_path TEXT NOT NULL DEFAULT '',
     resume_pre INTEGER NOT NULL DEFAULT 0,
     resume_base INTEGER NOT NULL DEFAULT 0,
+    outcome_sent INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
@@ -95,6 +96,7 @@ class Job:
     resume_path: str
     resume_pre: int
     resume_base: int
+    outcome_sent: int
     created: float
     updated: float
 
@@ -122,7 +124,8 @@ class JobStore:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=5, isolation_level=None)
+            # Built by whoever constructs the agent, then used only by its loop thread.
+            self.db = sqlite3.connect(str(self.path), timeout=5, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
@@ -235,6 +238,16 @@ class JobStore:
             self._update(job_id, state="cancelled")
         self._update(job_id, outcome=outcome, closed=1)
         return self.get(job_id)  # type: ignore[return-value]
+
+    def outcome_sent(self, job_id: str) -> None:
+        """The part.outcome of a closed job is durable in the telemetry spool."""
+        self._update(job_id, outcome_sent=1)
+
+    def unsent_outcomes(self) -> list[Job]:
+        """Closed jobs whose part.outcome may not have reached the spool (a crash in between)."""
+        rows = self.db.execute(f"SELECT {','.join(_COLS)} FROM jobs WHERE closed=1 AND outcome_sent=0 "
+                               "AND outcome IN ('good','rejected') AND state != 'rejected' ORDER BY seq").fetchall()
+        return [Job(*r) for r in rows]
 
     def recover(self) -> list[Job]:
         """At start-up: jobs cut short by a crash become interrupted (never restarted)."""
