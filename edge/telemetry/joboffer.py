@@ -174,7 +174,10 @@ def _analyse(path: Path, cfg: Config, analyze: Callable[[str | Path, Config], An
         errors = [{"line": e.line, "message": e.message} for e in analysis.errors[:MAX_ERRORS_REPORTED]]
         first = errors[0] if errors else {"line": None, "message": "rejected by the checks"}
         more = len(analysis.errors) - 1
-        raise CommandRejected("checks_failed", f"line {first['line']}: {first['message']}"
+        headline = first["message"]
+        if first["line"] is not None and not headline.startswith(f"line {first['line']}"):
+            headline = f"line {first['line']}: {headline}"
+        raise CommandRejected("checks_failed", headline
                               + (f" (and {more} more error{'s' if more > 1 else ''})" if more > 0 else ""),
                               errors=errors)
     return analysis

@@ -4,13 +4,18 @@ tests may talk to the broker directly.)"""
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 
@@ -115,3 +120,36 @@ class Peer:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def run_as() -> str:
+    """mosquitto started as root drops to user 'mosquitto', which cannot read pytest's 0700 tmp dirs."""
+    return "user root\n" if os.geteuid() == 0 else ""
+
+
+def mosquitto_passwd() -> str:
+    found = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+    if not Path(found).exists():
+        pytest.fail("mosquitto_passwd is missing: apt-get install mosquitto (make setup)")
+    return found
+
+
+def make_passwd(path: Path, users: dict[str, str]) -> Path:
+    first = True
+    for user, password in users.items():
+        subprocess.run([mosquitto_passwd(), *(["-c"] if first else []), "-b", str(path), user, password],
+                       check=True, capture_output=True)
+        first = False
+    return path
+
+
+ACL = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "fabedge.acl"
+
+
+def secured_broker(workdir: Path, users: dict[str, str], acl: Path = ACL, extra: str = ""):
+    """A started mosquitto with config/mosquitto/fabedge.acl and a password file for `users`."""
+    from edge.telemetry.localbroker import LocalBroker
+    workdir.mkdir(parents=True, exist_ok=True)
+    pw = make_passwd(workdir / "passwd", users)
+    conf = run_as() + f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}\n{extra}"
+    return LocalBroker(workdir=workdir / "broker", extra_conf=conf).start()

@@ -4,18 +4,10 @@ its own subtree; the region reads all and commands all; nobody unknown gets in."
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from cmd_mqtt import Peer
-from edge.telemetry.localbroker import LocalBroker
+from cmd_mqtt import Peer, secured_broker
 
-ROOT = Path(__file__).resolve().parents[2]
-ACL = ROOT / "config" / "mosquitto" / "fabedge.acl"
 SITE = "fablab-north"
 USERS = {"region": "r-secret", "fleet": "f-secret", "prusa-01": "a-secret", "prusa-02": "b-secret"}
 A, B = f"fabedge/v1/{SITE}/prusa-01", f"fabedge/v1/{SITE}/prusa-02"
@@ -23,33 +15,9 @@ REPORT_TOPICS = ("birth", "status", "state", "tele", "evt/part.outcome", "cmd/re
 NOT_AUTHORIZED = 135
 
 
-def run_as() -> str:
-    """mosquitto started as root drops to user 'mosquitto', which cannot read pytest's 0700 tmp dirs."""
-    return "user root\n" if os.geteuid() == 0 else ""
-
-
-def mosquitto_passwd() -> str:
-    found = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    if not Path(found).exists():
-        pytest.fail("mosquitto_passwd is missing: apt-get install mosquitto (make setup)")
-    return found
-
-
-def make_passwd(path: Path, users: dict[str, str]) -> Path:
-    first = True
-    for user, password in users.items():
-        subprocess.run([mosquitto_passwd(), *(["-c"] if first else []), "-b", str(path), user, password],
-                       check=True, capture_output=True)
-        first = False
-    return path
-
-
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    work = tmp_path_factory.mktemp("acl")
-    pw = make_passwd(work / "passwd", USERS)
-    b = LocalBroker(workdir=work / "broker",
-                    extra_conf=run_as() + f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}").start()
+    b = secured_broker(tmp_path_factory.mktemp("acl"), USERS)
     yield b
     b.close()
 

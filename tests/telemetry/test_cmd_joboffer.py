@@ -46,7 +46,7 @@ def server(tmp_path):
     root.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
     httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     httpd.root = root
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
