@@ -437,7 +437,8 @@ class VirtualGrbl:
         while self.motion.queue and gen == self._gen and self._running and self.alarm is None:
             self._lock.wait(0.01)
         self._eeprom_until = time.monotonic() + self.eeprom_write_s
-        self._lock.wait(self.eeprom_write_s)
+        while time.monotonic() < self._eeprom_until and self._running:
+            self._lock.wait(self._eeprom_until - time.monotonic())
 
     def _system(self, cmd: str, gen: int) -> None:
         state = self._state_name()
