@@ -96,13 +96,13 @@ class Analysis:
         }
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _grow(out, base, a, b, k):
     out[base + k] = min(out[base + k], a, b)
     out[base + 3 + k] = max(out[base + 3 + k], a, b)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _bboxes(x, y, z, flags, work_mask, sx, sy, sz, out):
     """out[0:6] = work bbox (min xyz, max xyz), out[6:12] = all moves; a segment counts from its start."""
     for k in range(3):

@@ -54,15 +54,16 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
         size = os.fstat(fh.fileno()).st_size
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
     buf = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
-    n_lines = _count_lines(buf, mm)
+    n_lines = _count_lines(buf)
     line = _LineArrays(n_lines)
     seg = _SegArrays(n_lines + K.MAX_SEGMENTS_PER_LINE + 1024)
     st = K.new_state(home)
     home_arr = np.asarray(home, np.float64)
+    vals = np.zeros(26, np.float64)
     done = 0
     while done < len(buf):
         stop = min(done + CHUNK_BYTES, len(buf))
-        status = K.parse_chunk(buf, stop, max_line_length, home_arr, st, KNOWN_G, KNOWN_M,
+        status = K.parse_chunk(buf, stop, max_line_length, home_arr, st, vals, KNOWN_G, KNOWN_M,
                                _T_PRINT, _T_STOP, _T_MESH, *line.arrays(), *seg.arrays())
         if status == K.NEED_SPACE:
             seg.grow(int(st[K.S_SEG]))
@@ -84,12 +85,11 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
     return tp
 
 
-def _count_lines(buf: np.ndarray, mm: mmap.mmap | None) -> int:
-    """Newlines, plus one for a last line without one (chunked, releasing pages)."""
-    n = 0
-    for a in range(0, len(buf), CHUNK_BYTES):
-        n += int(K.count_newlines(buf[a:a + CHUNK_BYTES]))
-        _release(mm, a, min(a + CHUNK_BYTES, len(buf)))
+def _count_lines(buf: np.ndarray) -> int:
+    """Newlines, plus one for a last line without one. The pages it maps stay
+    mapped for the parse pass, which releases them chunk by chunk: the peak is
+    then the file or the arrays, never both, and no page is faulted in twice."""
+    n = int(K.count_newlines(buf))
     if len(buf) and buf[-1] != 10:
         n += 1
     return n
@@ -121,9 +121,11 @@ class _SegArrays:
     _fields = (("line", np.int32), ("x", np.float32), ("y", np.float32), ("z", np.float32),
                ("de", np.float32), ("f", np.float32), ("power", np.float32), ("flags", np.uint8))
 
+    _zeroed = ("de", "power")      # written only where non-zero (see parse_kernel._emit)
+
     def __init__(self, cap: int) -> None:
         for name, dt in self._fields:
-            setattr(self, name, np.empty(cap, dt))
+            setattr(self, name, (np.zeros if name in self._zeroed else np.empty)(cap, dt))
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return tuple(getattr(self, name) for name, _ in self._fields)
@@ -131,7 +133,7 @@ class _SegArrays:
     def grow(self, used: int) -> None:
         cap = max(int(len(self.x) * 1.5), used + 4 * K.MAX_SEGMENTS_PER_LINE)
         for name, dt in self._fields:
-            new = np.empty(cap, dt)
+            new = (np.zeros if name in self._zeroed else np.empty)(cap, dt)
             new[:used] = getattr(self, name)[:used]
             setattr(self, name, new)
 

@@ -15,6 +15,9 @@ import math
 import numpy as np
 from numba import njit
 
+# Reference counting is off (_nrt=False) in these kernels: they allocate nothing, and
+# numba's atomic incref/decref of every array passed to a helper cost ~200 ns per call.
+
 from edge.toolpath.model import (
     L_DOLLAR, L_G, L_M, L_NONE, L_T,
     LF_ARC, LF_BAD_ARC, LF_BAD_CHECKSUM, LF_DWELL, LF_EXTRUDE, LF_FRAMED, LF_GARBAGE, LF_LASER,
@@ -42,6 +45,7 @@ MIN_ARC_SEGMENT_MM = 0.1
 MIN_CIRCLE_SEGMENTS = 72
 
 NEED_SPACE = 1
+_POW10 = np.array([10.0 ** k for k in range(40)])
 DONE = 0
 
 
@@ -55,7 +59,7 @@ def new_state(home: tuple[float, float, float]) -> np.ndarray:
     return st
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def count_newlines(buf) -> int:
     n = 0
     for i in range(len(buf)):
@@ -64,7 +68,7 @@ def count_newlines(buf) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def assign_objects(mark_lines, mark_obj, seg_line, seg_object):
     """seg_object[i] = object of the last marker line at or before the segment's line."""
     m = 0
@@ -76,43 +80,48 @@ def assign_objects(mark_lines, mark_obj, seg_line, seg_object):
         seg_object[i] = cur
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _upper(c):
     return c - 32 if 97 <= c <= 122 else c
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _is_space(c):
     return c == 32 or c == 9 or c == 13
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _number(buf, j, end):
-    """Parse [+-]digits[.digits] at j; returns (value, new j, ok)."""
+    """Parse [+-]digits[.digits] at j; returns (value, new j, ok). Integer mantissa: fast and exact."""
     neg = False
     if j < end and (buf[j] == 45 or buf[j] == 43):
         neg = buf[j] == 45
         j += 1
-    val = 0.0
+    mant = 0
     digits = 0
+    frac = 0
     while j < end and 48 <= buf[j] <= 57:
-        val = val * 10.0 + (buf[j] - 48)
+        if digits < 18:
+            mant = mant * 10 + (buf[j] - 48)
+            digits += 1
+        else:
+            frac -= 1                      # more than 18 digits: keep the magnitude
         j += 1
-        digits += 1
     if j < end and buf[j] == 46:
         j += 1
-        scale = 0.1
         while j < end and 48 <= buf[j] <= 57:
-            val += (buf[j] - 48) * scale
-            scale *= 0.1
+            if digits < 18:
+                mant = mant * 10 + (buf[j] - 48)
+                digits += 1
+                frac += 1
             j += 1
-            digits += 1
+    val = mant / _POW10[frac] if frac >= 0 else mant * _POW10[-frac]
     if neg:
         val = -val
     return val, j, digits > 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _starts(buf, j, end, text):
     if end - j < len(text):
         return False
@@ -122,27 +131,29 @@ def _starts(buf, j, end, text):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _object_comment(buf, j, end, t_print, t_stop, t_mesh):
     while j < end and _is_space(buf[j]):
         j += 1
     return _starts(buf, j, end, t_print) or _starts(buf, j, end, t_stop) or _starts(buf, j, end, t_mesh)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _emit(ns, li, x, y, z, de, f, power, flags, seg_line, sx, sy, sz, sde, sf, sp, sfl):
     seg_line[ns] = li
     sx[ns] = x
     sy[ns] = y
     sz[ns] = z
-    sde[ns] = de
+    if de != 0:                  # sde and sp start zeroed: untouched pages stay out of RSS
+        sde[ns] = de             # (a printer never writes laser power, a laser never E)
     sf[ns] = f
-    sp[ns] = power
+    if power != 0:
+        sp[ns] = power
     sfl[ns] = flags
     return ns + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always', _nrt=False)
 def _seg_flags(moved, de, rapid, laser):
     fl = 0
     if moved:
@@ -158,7 +169,7 @@ def _seg_flags(moved, de, rapid, laser):
     return fl
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arc_segments(flat_mm, abs_angle, full_circle):
     """Marlin 2.1 plan_arc: how many segments an arc of this length/angle becomes."""
     if full_circle:
@@ -176,8 +187,8 @@ def arc_segments(flat_mm, abs_angle, full_circle):
     return min(max(n, 1), MAX_ARC_SEGMENTS)
 
 
-@njit(cache=True)
-def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop, t_mesh,
+@njit(cache=True, _nrt=False)
+def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t_stop, t_mesh,
                 offset, letter, code, sub, lflags,
                 seg_line, sx, sy, sz, sde, sf, sp, sfl):
     """Parse whole lines from st[S_POS] until the byte offset passes `stop`.
@@ -190,9 +201,6 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
     li = int(st[S_LINE])
     ns = int(st[S_SEG])
     cap = len(sx)
-    vals = np.zeros(26, np.float64)
-    seen = np.zeros(26, np.bool_)
-    has = np.zeros(26, np.bool_)
     status = DONE
     while pos < n and pos < stop:
         if cap - ns < MAX_SEGMENTS_PER_LINE:
@@ -257,8 +265,8 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
             while cend > j and _is_space(buf[cend - 1]):
                 cend -= 1
         # -- words -------------------------------------------------------------------
-        for q in range(26):
-            seen[q] = False
+        sm = 0                       # letters seen on this line (bit 0 = A)
+        hm = 0                       # letters seen with a number
         let = L_NONE
         cod = 0
         sb = 0
@@ -354,8 +362,10 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
             elif is_cmd:
                 fl |= LF_UNKNOWN if u == 84 else LF_GARBAGE
             else:
-                seen[u - 65] = True
+                sm |= 1 << (u - 65)
                 vals[u - 65] = val
+                if not math.isnan(val):
+                    hm |= 1 << (u - 65)
             if j < cend:
                 c = buf[j]
                 if not (_is_space(c) or c == 40 or 65 <= _upper(c) <= 90):
@@ -369,8 +379,6 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
             fl |= LF_GARBAGE
             cod = 0
         # -- semantics (a letter without a number counts only for G28) --------------------
-        for q in range(26):
-            has[q] = seen[q] and not math.isnan(vals[q])
         scale = 25.4 if st[S_INCH] == 1 else 1.0
         if let == L_G and not (fl & LF_UNKNOWN):
             if cod >= len(known_g) or known_g[cod] == 0:
@@ -393,33 +401,33 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
             elif cod == 486:
                 fl |= LF_OBJECT
         # S is laser power on M3/M4, on moves and on GRBL lines without a command
-        if has[18] and ((let == L_M and (cod == 3 or cod == 4)) or motion >= 0 or let == L_NONE):
+        if (hm >> 18) & 1 and ((let == L_M and (cod == 3 or cod == 4)) or motion >= 0 or let == L_NONE):
             st[S_LASER_S] = vals[18]
         if st[S_LASER_ON] == 1 and st[S_LASER_S] > st[S_MAX_POWER] and (let != L_M or cod != 5):
             st[S_MAX_POWER] = st[S_LASER_S]
             st[S_MAX_POWER_LINE] = li
-        if has[5] and (motion >= 0 or let == L_NONE):
+        if (hm >> 5) & 1 and (motion >= 0 or let == L_NONE):
             if vals[5] > 0:
                 st[S_F] = vals[5] * scale / 60.0
-        if motion < 0 and let == L_NONE and st[S_MOTION] >= 0 and (has[23] or has[24] or has[25]):
+        if motion < 0 and let == L_NONE and st[S_MOTION] >= 0 and ((hm >> 23) & 1 or (hm >> 24) & 1 or (hm >> 25) & 1):
             motion = int(st[S_MOTION])                               # GRBL modal motion
         if motion >= 0:
             st[S_MOTION] = motion
-            ns = _move(motion, li, scale, vals, has, st, fl, ns,
+            ns = _move(motion, li, scale, vals, hm, st, fl, ns,
                        seg_line, sx, sy, sz, sde, sf, sp, sfl)
             fl = int(st[S_SCRATCH])
         elif let == L_G:
             if cod == 28 and sb == 0:
                 fl |= LF_DWELL
-                all_axes = not (seen[23] or seen[24] or seen[25])
-                tx = home[0] if (all_axes or seen[23]) else st[S_X]
-                ty = home[1] if (all_axes or seen[24]) else st[S_Y]
-                tz = home[2] if (all_axes or seen[25]) else st[S_Z]
-                if all_axes or seen[23]:
+                all_axes = not ((sm >> 23) & 1 or (sm >> 24) & 1 or (sm >> 25) & 1)
+                tx = home[0] if (all_axes or (sm >> 23) & 1) else st[S_X]
+                ty = home[1] if (all_axes or (sm >> 24) & 1) else st[S_Y]
+                tz = home[2] if (all_axes or (sm >> 25) & 1) else st[S_Z]
+                if all_axes or (sm >> 23) & 1:
                     st[S_OX] = 0.0
-                if all_axes or seen[24]:
+                if all_axes or (sm >> 24) & 1:
                     st[S_OY] = 0.0
-                if all_axes or seen[25]:
+                if all_axes or (sm >> 25) & 1:
                     st[S_OZ] = 0.0
                 if tx != st[S_X] or ty != st[S_Y] or tz != st[S_Z]:
                     ns = _emit(ns, li, tx, ty, tz, 0.0, 50.0, 0.0, SF_TRAVEL,
@@ -427,15 +435,15 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
                 st[S_X], st[S_Y], st[S_Z] = tx, ty, tz
                 st[S_HOMED] = 1
             elif cod == 92 and sb == 0:
-                if not (has[23] or has[24] or has[25] or has[4]):
+                if not ((hm >> 23) & 1 or (hm >> 24) & 1 or (hm >> 25) & 1 or (hm >> 4) & 1):
                     st[S_OX], st[S_OY], st[S_OZ], st[S_E] = st[S_X], st[S_Y], st[S_Z], 0.0
-                if has[23]:
+                if (hm >> 23) & 1:
                     st[S_OX] = st[S_X] - vals[23] * scale
-                if has[24]:
+                if (hm >> 24) & 1:
                     st[S_OY] = st[S_Y] - vals[24] * scale
-                if has[25]:
+                if (hm >> 25) & 1:
                     st[S_OZ] = st[S_Z] - vals[25] * scale
-                if has[4]:
+                if (hm >> 4) & 1:
                     st[S_E] = vals[4] * scale
             elif cod == 4:
                 fl |= LF_DWELL
@@ -451,8 +459,8 @@ def parse_chunk(buf, stop, max_len, home, st, known_g, known_m, t_print, t_stop,
     return status
 
 
-@njit(cache=True)
-def _move(motion, li, scale, vals, has, st, fl, ns, seg_line, sx, sy, sz, sde, sf, sp, sfl):
+@njit(cache=True, inline='always', _nrt=False)
+def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf, sp, sfl):
     """Execute G0-G3 for line li; returns the segment count, line flags in st[S_SCRATCH].
 
     An arc the firmware refuses or skips leaves the position (and E) unchanged, as Marlin does."""
@@ -460,16 +468,16 @@ def _move(motion, li, scale, vals, has, st, fl, ns, seg_line, sx, sy, sz, sde, s
     rel = st[S_REL] == 1
     px, py, pz = st[S_X], st[S_Y], st[S_Z]
     tx, ty, tz = px, py, pz
-    if has[23]:
+    if (hm >> 23) & 1:
         tx = px + vals[23] * scale if rel else vals[23] * scale + st[S_OX]
-    if has[24]:
+    if (hm >> 24) & 1:
         ty = py + vals[24] * scale if rel else vals[24] * scale + st[S_OY]
-    if has[25]:
+    if (hm >> 25) & 1:
         tz = pz + vals[25] * scale if rel else vals[25] * scale + st[S_OZ]
     de = 0.0
     e_rel = st[S_EMODE] == 2 or (st[S_EMODE] == 0 and rel)
     new_e = st[S_E]
-    if has[4]:
+    if (hm >> 4) & 1:
         v = vals[4] * scale
         new_e = st[S_E] + v if e_rel else v
         de = new_e - st[S_E]
@@ -490,7 +498,7 @@ def _move(motion, li, scale, vals, has, st, fl, ns, seg_line, sx, sy, sz, sde, s
         oi = 0.0
         oj = 0.0
         ok = False
-        if has[17]:                 # R form
+        if (hm >> 17) & 1:                 # R form
             r = vals[17] * scale
             if r != 0 and (tx != px or ty != py):
                 d2x = (tx - px) * 0.5
@@ -502,9 +510,9 @@ def _move(motion, li, scale, vals, has, st, fl, ns, seg_line, sx, sy, sz, sde, s
                 oi = d2x + (-d2y) / ln * sgn * h
                 oj = d2y + d2x / ln * sgn * h
         else:
-            if has[8]:
+            if (hm >> 8) & 1:
                 oi = vals[8] * scale
-            if has[9]:
+            if (hm >> 9) & 1:
                 oj = vals[9] * scale
         ok = oi != 0 or oj != 0
         if not ok:
