@@ -411,8 +411,8 @@ class VirtualGrbl:
                 line = line[1:] if f.kind == "drop" else bytes([line[0] ^ 0x80]) + line[1:]
         if len(line) >= LINE_MAX:
             raise GcodeFault(11)
-        if self.alarm is not None:
-            raise GcodeFault(9)
+        if self.alarm is not None or self._state_name() == "Jog":
+            raise GcodeFault(9)                         # G-code is locked out in alarm and while jogging
         block = self.interp.execute(line)
         if self.check_mode:
             self._emit(gen, "ok")
@@ -498,9 +498,11 @@ class VirtualGrbl:
             if cmd[5:] in ("$", "*"):
                 self.settings.clear()
                 self.settings.update(DEFAULTS)
+            self._executed(Block(cmd, "eeprom"))
             self._emit(gen, "[MSG:Restoring defaults]", "ok")
         elif cmd.startswith("$N") and "=" in cmd:
             self._eeprom_write(gen)
+            self._executed(Block(cmd, "eeprom"))
             self._emit(gen, "ok")
         elif "=" in cmd:
             key, _, value = cmd[1:].partition("=")
