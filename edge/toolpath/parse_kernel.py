@@ -29,7 +29,7 @@ from edge.toolpath.model import (
 S_X, S_Y, S_Z, S_E = 0, 1, 2, 3            # physical position; logical E
 S_OX, S_OY, S_OZ = 4, 5, 6                 # G92 offsets: physical = logical + offset
 S_F = 7                                    # feedrate, mm/s
-S_INCH, S_REL, S_EMODE = 8, 9, 10          # G20; G91; E mode 0 = follow G90/G91, 1 = M82, 2 = M83
+S_INCH, S_REL, S_EMODE = 8, 9, 10          # G20; G91; E mode 0 = follow G90/G91, 1 = M82, 2 = M83 (since the last G90/G91)
 S_LASER_ON, S_LASER_S, S_MOTION = 11, 12, 13
 S_LINE, S_SEG, S_POS = 14, 15, 16          # lines done, segments done, byte offset to resume at
 S_HOMED, S_UNHOMED_MOVE = 17, 18           # G28 seen; 0-based line of the first move before it (-1)
@@ -334,10 +334,9 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                 if u == 71:
                     if iv <= 3 and sv == 0:
                         motion = iv
-                    elif iv == 90 and sv == 0:
-                        st[S_REL] = 0
-                    elif iv == 91 and sv == 0:
-                        st[S_REL] = 1
+                    elif (iv == 90 or iv == 91) and sv == 0:
+                        st[S_REL] = iv - 90
+                        st[S_EMODE] = 0          # as Marlin: G90/G91 clear an earlier M82/M83
                     elif iv == 20:
                         st[S_INCH] = 1
                         fl |= LF_SETTINGS
