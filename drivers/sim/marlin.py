@@ -8,7 +8,8 @@ drained (so a half-received line becomes a fragment, as on real boards); moves
 wait for room in a BLOCK_BUFFER_SIZE planner that runs in time-scaled real time;
 the emergency parser acts on M112 / M108 / M410 as their bytes arrive, whatever
 the buffers hold. Every executed command is logged (framing stripped, in
-execution order) so tests can prove "each line exactly once, in order".
+execution order; an `Unknown command` does nothing and is not logged) so tests
+can prove "each line exactly once, in order".
 
 In-process: `VirtualMarlin(...).start()` returns the device path; `.stop()`.
 From a shell: `fabedge sim marlin [--baud B] [--advanced-ok] [--faults SPEC]
@@ -192,17 +193,21 @@ class VirtualMarlin:
     def _tick(self, now: float) -> None:
         pty = self.pty
         pty.receive(now)
-        data = pty.arrived(now)
-        if data:
-            self._on_bytes(data, now)
         while self._injected:
             pty.send(self._injected.popleft(), now, latency=False)
         self.planner.advance(now)
         self.thermal.update(now)
         if not self.halted:
             self._faults_due(now)
+        while True:                     # a line at a time: Marlin's loop is fast next to a byte time
+            data = pty.arrived(now, b"\n")
+            if data:
+                self._on_bytes(data, now)
+            if not self.halted and now >= self._booted_until:
+                self._main_loop(now)
+            if not data:
+                break
         if not self.halted and now >= self._booted_until:
-            self._main_loop(now)
             self._keepalive(now)
         pty.pump(now)
 
@@ -313,8 +318,9 @@ class VirtualMarlin:
             if not self.queue or self.halted:
                 return
             cmd, n = self.queue[0]
-            self._log_executed(cmd)
             waiter = self.gcode.execute(cmd, now)
+            if self.gcode.executed:
+                self._log_executed(cmd)
             if self.halted or not self.queue:
                 return
             if waiter is None:

@@ -49,6 +49,7 @@ class GcodeExecutor:
     def __init__(self, fw: "VirtualMarlin") -> None:
         self.fw = fw
         self.skip_ok = False
+        self.executed = True
         self.reset()
 
     def reset(self) -> None:
@@ -64,6 +65,8 @@ class GcodeExecutor:
 
     # ---- dispatch ---------------------------------------------------------------
     def execute(self, cmd: str, now: float) -> Waiter | None:
+        """Run one command; sets `executed` False when it was unknown (did nothing)."""
+        self.executed = True
         fw = self.fw
         letter, code, p = parse_words(cmd)
         if letter == "G" and code in (0, 1, 2, 3):
@@ -74,7 +77,11 @@ class GcodeExecutor:
             return self._m(code, p, now, cmd)
         if letter == "T" and code >= 0:
             return None
-        fw.send(f'echo:Unknown command: "{cmd}"', now)
+        return self._unknown(cmd, now)
+
+    def _unknown(self, cmd: str, now: float) -> None:
+        self.executed = False
+        self.fw.send(f'echo:Unknown command: "{cmd}"', now)
         return None
 
     def _g(self, code: int, p: dict[str, float], now: float, cmd: str) -> Waiter | None:
@@ -96,7 +103,7 @@ class GcodeExecutor:
                 if axis in p:
                     self.pos[i] = p[axis]
         elif code not in KNOWN_G:
-            fw.send(f'echo:Unknown command: "{cmd}"', now)
+            return self._unknown(cmd, now)
         return None
 
     def _m(self, code: int, p: dict[str, float], now: float, cmd: str) -> Waiter | None:
@@ -136,7 +143,7 @@ class GcodeExecutor:
         elif code == 400:
             return self._after_sync(0.0)
         elif code not in KNOWN_M:
-            fw.send(f'echo:Unknown command: "{cmd}"', now)
+            return self._unknown(cmd, now)
         return None
 
     # ---- motion -------------------------------------------------------------------

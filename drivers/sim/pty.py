@@ -40,13 +40,24 @@ class WireQueue:
         self._chunks.append([start, data, 0])
         self.pending += len(data)
 
-    def due(self, now: float) -> bytes:
-        """The bytes whose last bit has arrived by `now`, in order."""
+    def due(self, now: float, upto: bytes | None = None) -> bytes:
+        """The bytes whose last bit has arrived by `now`, in order; with `upto`, stop after
+        the first such byte (so a firmware can act on each line before the next arrives)."""
         out = []
         while self._chunks:
             chunk = self._chunks[0]
             start, data, taken = chunk
             n = min(len(data), int((now - start) / self.byte_time + 1e-9))
+            if upto is not None and n > taken:
+                idx = data.find(upto, taken, n)
+                if idx >= 0:
+                    n = idx + 1
+                    out.append(data[taken:n])
+                    self.pending -= n - taken
+                    chunk[2] = n
+                    if n == len(data):
+                        self._chunks.popleft()
+                    break
             if n > taken:
                 out.append(data[taken:n])
                 self.pending -= n - taken
@@ -115,9 +126,10 @@ class PacedPty:
             self.bytes_in += len(data)
             self.inbound.put(data, now)
 
-    def arrived(self, now: float) -> bytes:
-        """Bytes that have fully arrived at the firmware's UART by `now`."""
-        return self.inbound.due(now)
+    def arrived(self, now: float, upto: bytes | None = None) -> bytes:
+        """Bytes that have fully arrived at the firmware's UART by `now` (with `upto`: only
+        up to and including the first such byte, e.g. b"\n" for one line at a time)."""
+        return self.inbound.due(now, upto)
 
     # ---- firmware -> host ------------------------------------------------------
     def send(self, data: bytes, now: float, latency: bool = True) -> None:

@@ -1,0 +1,555 @@
+"""The Marlin host driver: streams numbered, checksummed lines with a window of
+lines in flight, exactly once, and reports every acknowledged job line.
+
+One reader thread owns all protocol state; it blocks only in `select` on the
+port (and a wake pipe the API uses), and it is the one that writes lines.
+Other threads talk to it through an inbox, except `emergency_stop`, which
+writes M112 straight to the port under the small write lock, ahead of
+everything queued (Marlin's emergency parser acts on it as its bytes arrive).
+
+Opening never resets the board: the port is opened without touching DTR/RTS
+(the kernel raises them at open; dropping them would make the *next* open a
+reset edge) and HUPCL is cleared so closing the port leaves them up; see
+config/udev/99-fabedge.rules which does the same at plug time. So restarting
+the agent never kills a print.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import select
+import termios
+import threading
+import time
+from typing import Callable
+
+import serial
+
+from drivers import marlin_protocol as proto
+from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobCancelled,
+                          JobFailed, JobFinished, JobLines, LineAcked, MachineDriver, Paused, Resumed,
+                          Temperatures)
+from drivers.marlin_window import Entry, Window
+
+SETTLE_S = 0.03            # quiet time after a Resend before re-sending (follow-on errors arrive meanwhile)
+MAX_LINE_BUFFER = 4096     # a firmware line longer than this is garbage: dropped
+
+
+class _Waiter:
+    """A send_command caller (or an internal step) waiting for its line's `ok`."""
+
+    def __init__(self, on_done: Callable[["_Waiter"], None] | None = None) -> None:
+        self.done = threading.Event()
+        self.replies: list[str] = []
+        self.error = ""
+        self.on_done = on_done
+
+    def finish(self, error: str = "") -> None:
+        if self.done.is_set():
+            return
+        self.error = error
+        self.done.set()
+        if self.on_done:
+            self.on_done(self)
+
+
+class MarlinDriver(MachineDriver):
+    """A Marlin printer on a serial port (real, or the virtual one on a pty)."""
+
+    def __init__(self, port: str, baud: int = 115200, on_event: EventSink | None = None, *,
+                 rx_buffer: int = 128, command_slots: int = 4, timeout_s: float = 10.0,
+                 park_gcode: tuple[str, ...] | list[str] = (), restore_gcode: tuple[str, ...] | list[str] = (),
+                 max_line_length: int = 96, probe_attempts: int = 2, autoreport_s: int = 2,
+                 clean_lines: int = 200) -> None:
+        self.port, self.baud = port, baud
+        self.on_event: EventSink = on_event or (lambda e: None)
+        self.timeout_s = timeout_s
+        self.park_gcode = [g.encode() for g in park_gcode]
+        self.restore_gcode = [g.encode() for g in restore_gcode]
+        self.max_line_length = max_line_length
+        self.probe_attempts = probe_attempts
+        self.autoreport_s = autoreport_s
+        self.win = Window(rx_buffer=rx_buffer, slots=command_slots, clean_lines=clean_lines,
+                          margin=min(40, rx_buffer // 3))
+        self.stats = collections.Counter()
+        self.capabilities: dict[str, object] = {}
+        self.firmware = ""
+        self.advanced_ok = False
+        self._ser: serial.Serial | None = None
+        self._wlock = threading.Lock()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._connected = False
+        self._dead = ""
+        # reader-thread state
+        self._hostq: collections.deque[Entry] = collections.deque()
+        self._fresh: Entry | None = None
+        self._job: object | None = None
+        self._job_state = "idle"        # idle running pausing paused cancelling
+        self._job_exhausted = False
+        self._job_last_n = 0
+        self._job_acked = 0
+        self._job_last_line = 0
+        self._reported_n = 0
+        self._pause_reason = ""
+        self._position: tuple[float, ...] = ()
+        self._finish_probe: Entry | None = None
+        self._expect_resend_ok = False
+        self._settle_until = 0.0
+        self._recover_n = 0
+        self._last_progress = time.monotonic()
+        self._probes = 0
+        self._force_send = False
+        self._busy = False
+
+    # ---- public API --------------------------------------------------------------
+    def open(self, timeout: float = 10.0) -> Connected:
+        ser = serial.Serial()
+        ser.port, ser.baudrate, ser.timeout, ser.write_timeout = self.port, self.baud, 0, 2.0
+        ser.exclusive = True                 # a second host on the same printer would interleave lines
+        try:
+            ser.open()
+        except (serial.SerialException, OSError) as exc:
+            raise DriverError(f"cannot open {self.port}: {exc}") from None
+        _keep_dtr_on_close(ser.fileno())
+        ser.reset_input_buffer()
+        self._ser = ser
+        self._thread = threading.Thread(target=self._run, name="marlin-reader", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while True:                          # M110 N0 until the firmware answers (it may be booting)
+            self._call(lambda: self._restart_numbering())
+            try:
+                self._command(b"M110 N0", min(1.0, max(0.1, deadline - time.monotonic())))
+                break
+            except DriverError:
+                if time.monotonic() >= deadline:
+                    self.close()
+                    raise DriverError(f"no answer from a Marlin printer on {self.port} within {timeout:.0f} s") from None
+        m115 = self.send_command("M115", timeout=max(1.0, deadline - time.monotonic()))
+        self.firmware, self.capabilities = proto.capabilities(m115)
+        if self.capabilities.get("AUTOREPORT_TEMP") and self.autoreport_s:
+            self.send_command(f"M155 S{self.autoreport_s}", timeout=5.0)
+        self._connected = True
+        event = Connected(firmware=self.firmware or "Marlin", capabilities=dict(self.capabilities))
+        self.on_event(event)
+        return event
+
+    def start_job(self, lines: JobLines, total_lines: int | None = None) -> None:
+        if self._dead:
+            raise DriverError(f"the printer cannot take a job: {self._dead}")
+        if self._job_state != "idle":
+            raise DriverError("a job is already streaming")
+        self._busy = True
+        self._call(lambda: self._begin_job(iter(lines)))
+
+    def pause(self, reason: str = "operator") -> None:
+        self._call(lambda: self._do_pause(reason, park=True))
+
+    def resume(self) -> None:
+        self._call(self._do_resume)
+
+    def cancel(self) -> None:
+        self._call(self._do_cancel)
+
+    def emergency_stop(self) -> None:
+        """M112 ahead of everything queued, straight to the port (the newline ends any partial line)."""
+        ser = self._ser
+        if ser is not None:
+            with self._wlock:
+                ser.write(b"\nM112\n")
+                ser.flush()
+        self.stats["estop"] += 1
+        self._call(lambda: self._fail("emergency stop (M112)"))
+
+    def send_command(self, line: str, timeout: float = 10.0) -> list[str]:
+        payload = _clean(line.encode())
+        if not payload:
+            raise DriverError(f"nothing to send in {line!r}")
+        return self._command(payload, timeout)
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        if self._ser is not None:
+            self._ser.close()
+            self._ser = None
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    # ---- plumbing between threads ------------------------------------------------
+    def _call(self, fn: Callable[[], None]) -> None:
+        self._inbox.put(fn)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _command(self, payload: bytes, timeout: float) -> list[str]:
+        if self._dead:
+            raise DriverError(f"the printer cannot take commands: {self._dead}")
+        waiter = _Waiter()
+        self._call(lambda: self._hostq.append(Entry(payload, waiter=waiter)))
+        if not waiter.done.wait(timeout):
+            raise DriverError(f"no answer to {payload.decode(errors='replace')} within {timeout:.1f} s")
+        if waiter.error:
+            raise DriverError(waiter.error)
+        return waiter.replies
+
+    def _emit(self, event: DriverEvent) -> None:
+        try:
+            self.on_event(event)
+        except Exception:            # a faulty receiver must not kill the stream
+            self.stats["event_errors"] += 1
+
+    def _write(self, data: bytes) -> None:
+        with self._wlock:
+            self._ser.write(data)
+
+    # ---- the reader thread ---------------------------------------------------------
+    def _run(self) -> None:
+        buf = bytearray()
+        ser = self._ser
+        fd = ser.fileno()
+        while not self._closing:
+            timeout = 0.01 if self._settle_until else 0.1
+            try:
+                ready = select.select([fd, self._wake_r], [], [], timeout)[0]
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 512)
+                data = ser.read(ser.in_waiting) if fd in ready else b""
+            except (serial.SerialException, OSError, TypeError, ValueError) as exc:
+                if not self._closing:
+                    self._fail(f"the serial link to the printer broke: {exc}")
+                    self._emit(Disconnected(reason=str(exc)))
+                return
+            now = time.monotonic()
+            while True:
+                try:
+                    self._inbox.get_nowait()()
+                except queue.Empty:
+                    break
+            if data:
+                buf += data
+                while True:
+                    idx = buf.find(b"\n")
+                    if idx < 0:
+                        break
+                    line = bytes(buf[:idx]).decode("latin-1").strip()
+                    del buf[:idx + 1]
+                    if line:
+                        self._on_line(line, now)
+                if len(buf) > MAX_LINE_BUFFER:
+                    buf.clear()
+                    self.stats["garbage"] += 1
+            self._tick(now)
+            self._pump()
+
+    def _restart_numbering(self) -> None:
+        self.win.reset_numbering(0)
+        self._reported_n = -1
+        self._hostq.clear()
+        self._fresh = None
+
+    # ---- replies ------------------------------------------------------------------------
+    def _on_line(self, text: str, now: float) -> None:
+        r = proto.classify(text)
+        kind = r.kind
+        if kind == proto.OK:
+            self._on_ok(r, now)
+        elif kind == proto.RESEND:
+            self._on_resend(r.n, now)
+        elif kind == proto.LINE_ERROR:
+            self.stats["line_errors"] += 1
+        elif kind == proto.BUSY:
+            self._last_progress = now
+        elif kind == proto.FATAL:
+            self._fail(f"printer halted: {text}")
+        elif kind == proto.START:
+            if self._connected:
+                self._fail("controller reset")
+        elif kind == proto.TEMPS:
+            self._emit(Temperatures(r.temps))
+        elif kind == proto.ACTION:
+            self._on_action(r.text)
+        else:
+            if kind == proto.POSITION:
+                self._position = proto.parse_position(text)
+            oldest = self.win.oldest_inflight()
+            if oldest is not None and isinstance(oldest.waiter, _Waiter):
+                oldest.waiter.replies.append(text)
+            if text.startswith(("echo:", "Error:", "!!", "Warning")):
+                self._emit(FirmwareMessage(text))
+
+    def _on_ok(self, r: proto.Reply, now: float) -> None:
+        win = self.win
+        self._last_progress = now
+        self._probes = 0
+        if r.temps is not None:                       # M105's own `ok T:...`: proves its line arrived
+            self._emit(Temperatures(r.temps))
+            probe = next((e for e in win.inflight if e.payload.startswith(b"M105")), None)
+            if probe is None:
+                self.stats["extra_ok"] += 1
+                return
+            if isinstance(probe.waiter, _Waiter):
+                probe.waiter.replies.append(r.text)
+            self._acked(win.ack_through(probe.n))
+            return
+        if r.n is not None and r.planner_free is not None and not self.advanced_ok:
+            self.advanced_ok = True
+            win.margin = 0                            # every ok names its line: nothing to guard against
+        if self.advanced_ok:
+            win.learn(r.slots_free)
+        if self._expect_resend_ok and r.n is None:
+            self._expect_resend_ok = False            # the `ok` that closes a Resend acknowledges nothing
+            return
+        self._expect_resend_ok = False
+        if r.n is not None:
+            if r.n <= win.acked_n or r.n >= win.send_n:
+                self.stats["extra_ok"] += 1           # doubled or stray: clamped
+                return
+            self._acked(win.ack_through(r.n))
+            return
+        oldest = win.oldest_inflight()
+        if oldest is None or oldest.sync or self.advanced_ok:
+            self.stats["extra_ok"] += 1               # more oks than lines in flight: clamped
+            win.anomaly()
+            return
+        self._acked(win.ack_through(oldest.n))
+
+    def _acked(self, entries: list[Entry]) -> None:
+        for e in entries:
+            if e.n <= self._reported_n:
+                continue
+            self._reported_n = e.n
+            if e.file_line is not None:
+                self._job_acked += 1
+                self._job_last_line = e.file_line
+                self._emit(LineAcked(line=e.file_line, acked=self._job_acked))
+            if isinstance(e.waiter, _Waiter):
+                e.waiter.finish()
+
+    def _on_resend(self, n: int, now: float) -> None:
+        win = self.win
+        self._expect_resend_ok = True
+        self._last_progress = now
+        self._probes = 0
+        if self._settle_until and n >= self._recover_n:
+            self._settle_until = now + SETTLE_S      # a follow-on error for a line sent before the rewind
+            self.stats["follow_on_errors"] += 1
+            return
+        if n >= win.next_n:
+            self.stats["stray_resend"] += 1          # asks for a line never sent: nothing to re-send
+            return
+        if n not in win.history:
+            self._fail(f"the printer asked again for line {n}, which is no longer kept")
+            return
+        self.stats["resends"] += 1
+        ghost_bytes = win.rewind(n)
+        self._recover_n = n
+        self._settle_until = now + SETTLE_S + ghost_bytes * 10.0 / self.baud
+
+    def _on_action(self, action: str) -> None:
+        self._emit(FirmwareMessage("//action:" + action))
+        word = action.split()[0].lower() if action else ""
+        if word == "pause":
+            self._do_pause("firmware: //action:pause", park=True)
+        elif word == "paused":
+            self._do_pause("firmware: //action:paused", park=False)
+        elif word in ("resume", "resumed"):
+            self._do_resume(restore=word == "resume")
+        elif word == "cancel":
+            self._do_cancel()
+
+    # ---- timers ---------------------------------------------------------------------------
+    def _tick(self, now: float) -> None:
+        if self._settle_until and now >= self._settle_until:
+            self._settle_until = 0.0
+        win = self.win
+        if self._dead or not win.inflight:
+            self._last_progress = now
+            return
+        if now - self._last_progress < self.timeout_s:
+            return
+        self._probes += 1
+        self._last_progress = now
+        if self._probes > self.probe_attempts:
+            self._fail(f"the printer stopped answering (nothing for {self.timeout_s * self._probes:.1f} s)")
+            return
+        self.stats["probes"] += 1
+        win.anomaly()
+        if win.resending:
+            self._force_send = True               # the line it is missing is the best probe
+            return
+        probe = win.number(Entry(b"M105", sync=True), proto.frame(win.next_n, b"M105"))
+        self._write(probe.wire)                   # outside the window: the window may be full of lost oks
+        win.sent(probe)
+
+    # ---- sending ---------------------------------------------------------------------------
+    def _pump(self) -> None:
+        win = self.win
+        while not self._dead and not self._settle_until and self._ser is not None:
+            if win.resending:
+                entry = win.history.get(win.send_n)
+                if entry is None:
+                    self._fail(f"line {win.send_n} must be re-sent but is no longer kept")
+                    return
+            else:
+                entry = self._next_fresh()
+                if entry is None:
+                    break
+            framed = entry.wire if win.resending else proto.frame(win.next_n, entry.payload)
+            if not (win.may_send(len(framed)) or self._force_send):
+                break
+            self._force_send = False
+            if not win.resending:
+                self._fresh = None
+                if len(framed) - 1 > self.max_line_length:
+                    self._fail(f"line {entry.file_line or '?'} is too long for the firmware "
+                               f"({len(framed) - 1} bytes framed, at most {self.max_line_length})")
+                    return
+                win.number(entry, framed)
+            self._write(entry.wire)
+            win.sent(entry)
+            self.stats["lines_sent"] += 1
+        self._check_job_progress()
+
+    def _next_fresh(self) -> Entry | None:
+        if self._fresh is not None:
+            return self._fresh
+        if self._hostq:
+            self._fresh = self._hostq.popleft()
+        elif self._job_state == "running" and not self._job_exhausted:
+            self._fresh = self._next_job_line()
+        return self._fresh
+
+    def _next_job_line(self) -> Entry | None:
+        for line_no, raw in self._job:
+            payload = _clean(raw)
+            if payload:
+                return Entry(payload, file_line=int(line_no))
+        self._job_exhausted = True
+        self._job_last_n = self.win.next_n - 1
+        return None
+
+    # ---- the job's life ------------------------------------------------------------------------
+    def _begin_job(self, lines) -> None:
+        if self._dead:
+            self._busy = False
+            return
+        self._job = lines
+        self._job_state = "running"
+        self._job_exhausted = False
+        self._job_acked = 0
+        self._job_last_line = 0
+        self._finish_probe = None
+
+    def _check_job_progress(self) -> None:
+        win, state = self.win, self._job_state
+        if state == "running" and self._job_exhausted and win.acked_n >= self._job_last_n and not win.resending:
+            if self.advanced_ok:
+                return self._end_job(JobFinished(lines=self._job_acked))
+            if self._finish_probe is None:            # plain `ok`s can double: prove the end with M105's `ok T:`
+                self._finish_probe = Entry(b"M105", sync=True)
+                self._hostq.append(self._finish_probe)
+                self._pump()
+            elif self._finish_probe.n > 0 and win.acked_n >= self._finish_probe.n:
+                self._end_job(JobFinished(lines=self._job_acked))
+        elif state == "pausing" and not win.inflight and not win.resending and not self._hostq:
+            self._job_state = "parking"
+            step = _Waiter(on_done=lambda w: self._parked())
+            for g in self.park_gcode:
+                self._hostq.append(Entry(g))
+            self._hostq.append(Entry(b"M114", waiter=step))
+            self._pump()
+        elif state == "cancelling" and not win.inflight and not win.resending:
+            self._end_job(JobCancelled(last_acked_line=self._job_last_line))
+
+    def _parked(self) -> None:
+        if self._job_state == "parking" and not self._dead:
+            self._job_state = "paused"
+            self._emit(Paused(reason=self._pause_reason, position=self._position))
+
+    def _do_pause(self, reason: str, park: bool) -> None:
+        if self._job_state != "running":
+            return
+        self._pause_reason = reason
+        if park:
+            self._job_state = "pausing"
+            self._check_job_progress()
+        else:
+            self._job_state = "paused"
+            self._emit(Paused(reason=reason))
+
+    def _do_resume(self, restore: bool = True) -> None:
+        if self._job_state not in ("paused", "pausing", "parking"):
+            return
+        if restore and self._job_state != "pausing":
+            for g in self.restore_gcode:
+                self._hostq.append(Entry(g))
+        self._job_state = "running"
+        self._emit(Resumed())
+
+    def _do_cancel(self) -> None:
+        if self._job_state == "idle":
+            return
+        self._job_state = "cancelling"
+        self._fresh = None if (self._fresh and self._fresh.file_line is not None) else self._fresh
+        self._check_job_progress()
+
+    def _end_job(self, event: DriverEvent) -> None:
+        self._job_state = "idle"
+        self._job = None
+        self._busy = False
+        self._emit(event)
+
+    def _fail(self, reason: str) -> None:
+        """The printer can no longer be trusted with this job: send nothing more, say why once."""
+        if self._dead:
+            return
+        self._dead = reason
+        self._settle_until = 0.0
+        for e in list(self.win.inflight) + list(self._hostq) + ([self._fresh] if self._fresh else []):
+            if isinstance(e.waiter, _Waiter) and not e.waiter.done.is_set():
+                e.waiter.finish(reason)
+        self._hostq.clear()
+        self._fresh = None
+        if self._job_state != "idle":
+            self._end_job(JobFailed(reason=reason, last_acked_line=self._job_last_line))
+        else:
+            self._emit(FirmwareMessage(reason))
+
+
+def _clean(raw: bytes) -> bytes:
+    """What is sent of a file line: no comment, no surrounding blanks (blank -> nothing)."""
+    semi = raw.find(b";")
+    if semi >= 0:
+        raw = raw[:semi]
+    return raw.strip()
+
+
+def _keep_dtr_on_close(fd: int) -> None:
+    """Clear HUPCL so closing the port does not drop DTR (the next open would reset the board)."""
+    try:
+        attrs = termios.tcgetattr(fd)
+        attrs[2] &= ~termios.HUPCL
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except termios.error:
+        pass
