@@ -44,6 +44,17 @@ PROGRESS_FLUSH_S = 0.5
 REOPEN_S = 5.0
 
 
+def _driver_for(cfg: Config, on_event: Callable[[DriverEvent], None]) -> Any:
+    s = cfg.serial
+    if s.protocol == "grbl":
+        from drivers.grbl import GrblDriver
+        return GrblDriver(s.port, s.baud, on_event)
+    from drivers.marlin import MarlinDriver
+    return MarlinDriver(s.port, s.baud, on_event, rx_buffer=s.rx_buffer, command_slots=s.command_slots,
+                        timeout_s=s.timeout_s, park_gcode=cfg.stream.park_gcode,
+                        restore_gcode=cfg.stream.restore_gcode, max_line_length=cfg.limits.max_line_length)
+
+
 class Agent(JobsMixin, RunMixin, InspectMixin):
     """Construct, then `run()` (blocks until `shutdown()` or a Shutdown event)."""
 
@@ -219,7 +230,10 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
     def _make_driver(self) -> Any:
         if self._driver_factory is not None:
             return self._driver_factory(self.cfg, self.post)
-        from edge.stream import open_driver
+        try:
+            from edge.stream import open_driver
+        except ImportError:          # a build without the stream glue: the drivers directly
+            return _driver_for(self.cfg, self.post)
         return open_driver(self.cfg, self.post)
 
     def on_driver_ready(self, event: DriverReady) -> None:

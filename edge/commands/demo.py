@@ -44,6 +44,7 @@ class DemoRig:
         from edge.telemetry import signing
 
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.broker = broker
         self.key = signing.generate_private_key()
         signing.save_private_key(self.key, self.workdir / f"{KEY_ID}.key")
@@ -97,6 +98,8 @@ class DemoRig:
         from edge.telemetry import signing
         from edge.telemetry.schema import Topics
 
+        if self.agent is not None:      # commands are not retained: the machine must be listening
+            self.wait(lambda: self.agent.link_up, 15, "the machine to subscribe to its commands")
         data = Path(gcode_path).read_bytes()
         args = {"job_id": job_id, "design": design, "parts": parts, "name": Path(gcode_path).name,
                 "gcode": data.decode(), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -218,20 +221,25 @@ def run(args: argparse.Namespace) -> int:
         rig.press("start")
         print("  START pressed (mock GPIO pin", rig.cfg.panel.start, ")")
         rig.wait_state("running", 10)
-        last = ""
+        tty = sys.stdout.isatty()
+        last, shown = "", -1
         while rig.machine_state() == "running":
             job = rig.store.active()
             fields = rig.agent.progress_fields(job) if job else {}
             pct = fields.get("progress", 0.0) / 100.0
-            line = (f"\r  printing {_bar(pct)} {pct * 100:5.1f}%  line {fields.get('line', 0):>4}/{job.lines if job else 0}"
+            line = (f"  printing {_bar(pct)} {pct * 100:5.1f}%  line {fields.get('line', 0):>4}/{job.lines if job else 0}"
                     f"  layer {max(fields.get('layer', 0), 0) + 1}/{job.layers if job else 0}"
-                    f"  ETA {fields.get('eta_s', 0) / args.time_scale:4.0f} s")
-            if line != last:
-                sys.stdout.write(line)
+                    f"  ETA {fields.get('eta_s', 0) / args.time_scale:3.0f} s")
+            if tty and line != last:
+                sys.stdout.write("\r" + line)
                 sys.stdout.flush()
                 last = line
+            elif not tty and int(pct * 4) > shown:       # a log, not a terminal: a line per quarter
+                shown = int(pct * 4)
+                print(line, flush=True)
             time.sleep(0.2)
-        print()
+        if tty:
+            print()
         rig.wait_state("awaiting_bed_clear", 10)
         print(f"machine: job done; {len(rig.executed())} commands executed by the printer, "
               "waiting for BED CLEAR")

@@ -1,0 +1,241 @@
+"""The whole loop with real pieces: mosquitto on a free port, a virtual Marlin on a
+pseudo-terminal, the agent's panel on gpiozero MockFactory pins, signed offers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.commands.demo import DEMO_GCODE, DemoRig
+from edge.jobs import JobStore
+from edge.toolpath import command_lines, load
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDSHAKE = ("M110", "M115", "M155", "M105", "M114")
+
+
+def job_commands(path: Path) -> list[str]:
+    return [cmd.decode() for _, cmd in command_lines(load(str(path)))]
+
+
+def job_lines_in(executed: list[str], park: list[str]) -> list[str]:
+    return [c for c in executed if not c.startswith(HANDSHAKE)]
+
+
+def without_probes(executed: list[str]) -> list[str]:
+    """The host's own status polls (M105 temperature, M114 position) are not job lines."""
+    return [c for c in executed if c not in ("M105", "M114")]
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def rig_factory(broker, tmp_path):
+    rigs = []
+
+    def make(time_scale: float = 20.0, persistent: bool = False, **over) -> DemoRig:
+        rig = DemoRig(tmp_path / f"rig{len(rigs)}", broker, time_scale=time_scale, cfg_overrides=over)
+        rigs.append(rig)
+        rig.watch(persistent=persistent)
+        return rig
+
+    yield make
+    for r in rigs:
+        r.close()
+
+
+def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory):
+    rig = rig_factory(time_scale=25.0)
+    rig.start_agent()
+    wait_for(lambda: rig.agent.driver_ok, 15, "the printer")
+    cmd = rig.offer("nut-1", parts=4)
+    rig.wait_state("armed", 30)
+    # Without START nothing reaches the printer: wait, then read the printer's own log.
+    time.sleep(1.5)
+    assert job_lines_in(rig.executed(), []) == []
+    assert rig.machine_state() == "armed"
+    n0 = len(rig.executed())
+    rig.press("start")
+    rig.wait_state("running", 5)
+    rig.wait_state("awaiting_bed_clear", 30)
+    # exactly the file's commands, once each, in order
+    assert without_probes(rig.executed()[n0:]) == job_commands(DEMO_GCODE)
+    rig.press("bed_clear", hold_s=1.2)
+    rig.wait_state("idle", 5)
+    wait_for(lambda: rig.events("part.outcome"), 10, "part.outcome at the subscriber")
+    time.sleep(0.3)
+    assert rig.states() == ["idle", "staged", "armed", "running", "awaiting_bed_clear", "idle"]
+    (outcome,) = rig.events("part.outcome")
+    assert (outcome["job_id"], outcome["design"], outcome["parts"], outcome["outcome"]) == ("nut-1", "m3-nut", 4, "good")
+    types = [m["id"] and t.rsplit("/", 1)[1] for t, m in rig.messages if "/evt/" in t]
+    assert types == ["job.staged", "job.armed", "job.started", "job.done", "part.outcome"]
+    statuses = [r["status"] for r in rig.replies(cmd)]
+    assert statuses[:2] == ["accepted", "running"] and statuses[-1] == "done"
+    assert rig.fleet.parts_today()          # the region's view counted it
+    birth = [m for t, m in rig.messages if t.endswith("/birth")][-1]
+    assert birth["capabilities"]["job.offer"] and birth["counters"]["parts_good"] == 4
+
+
+def test_agent_stop_press_stops_feeding_fast_and_hold_cancels(rig_factory):
+    rig = rig_factory(time_scale=3.0)
+    rig.start_agent()
+    wait_for(lambda: rig.agent.driver_ok, 15, "the printer")
+    rig.offer("nut-stop")
+    rig.wait_state("armed", 30)
+    n0 = len(rig.executed())
+    rig.press("start")
+    printer = rig.printer
+    wait_for(lambda: len(rig.executed()) - n0 > 150, 30, "the job to be well under way")
+    pin = rig.cfg.panel.stop
+    t0 = time.monotonic()
+    rig.pins.press(pin)                         # held: a press pauses at once, 2 s cancels
+    time.sleep(0.1)
+    received_at_100ms = printer.lines_received
+    time.sleep(0.6)
+    park = list(rig.cfg.stream.park_gcode)
+    # after 100 ms the host sent nothing more of the job (only the park moves)
+    assert printer.lines_received - received_at_100ms <= len(park)
+    assert rig.machine_state() == "paused"
+    wait_for(lambda: time.monotonic() - t0 > rig.cfg.panel.stop_cancel_hold_s + 0.3, 5, "the hold")
+    rig.pins.release(pin)
+    rig.wait_state("awaiting_bed_clear", 5)
+    job = rig.store.get("nut-stop")
+    assert job.state == "cancelled"
+    time.sleep(1.0)
+    executed = without_probes(rig.executed()[n0:])
+    if executed[-len(park):] == park:
+        executed = executed[:-len(park)]
+    expected = job_commands(DEMO_GCODE)
+    # what ran is a prefix of the file: nothing skipped, nothing after what was already in the buffers
+    assert executed == expected[:len(executed)]
+    assert len(executed) <= received_at_100ms - n0
+    assert len(executed) < len(expected)
+    rig.press("bed_clear", hold_s=1.2)          # a cancelled job's parts are rejected
+    rig.wait_state("idle", 5)
+    wait_for(lambda: rig.events("part.outcome"), 10, "part.outcome")
+    assert [e["outcome"] for e in rig.events("part.outcome")] == ["rejected"]
+    assert [e["job_id"] for e in rig.events("job.cancelled")] == ["nut-stop"]
+
+
+def test_agent_rejects_a_job_that_fails_its_checks(rig_factory, tmp_path):
+    rig = rig_factory()
+    rig.start_agent()
+    bad = tmp_path / "bad.gcode"
+    bad.write_text("G28\nM104 S200\nG1 X10 Y10 Z0.2 F3000\nG1 X300 Y10 E5\nM500\n")
+    cmd = rig.offer("bad-1", gcode_path=bad)
+    wait_for(lambda: any(r["status"] == "rejected" for r in rig.replies(cmd)), 20, "the rejection")
+    (rej,) = [r for r in rig.replies(cmd) if r["status"] == "rejected"]
+    assert rej["code"] == "checks_failed" and "line 4" in rej["reason"] and "X" in rej["reason"]
+    assert rej["errors"] and rej["errors"][0]["line"] == 4
+    time.sleep(0.5)
+    assert "armed" not in rig.states() and rig.machine_state() == "idle"
+    assert rig.store.get("bad-1").state == "rejected"
+    (evt,) = rig.events("job.rejected")
+    assert evt["findings"][0]["line"] == 4
+    assert job_lines_in(rig.executed(), []) == []
+
+
+def test_agent_broker_down_for_the_whole_job_loses_no_event(rig_factory, broker, tmp_path):
+    watch = tmp_path / "usb"
+    watch.mkdir()
+    rig = rig_factory(persistent=True, paths={"watch_dir": str(watch)})
+    rig.start_agent()
+    wait_for(lambda: rig.agent.driver_ok and rig.agent.link_up, 15, "printer and broker")
+    time.sleep(1.2)                             # the subscriber's persistent session is saved by the broker
+    broker.kill()
+    (watch / "nut.gcode").write_bytes(DEMO_GCODE.read_bytes())   # a job from a USB stick
+    rig.wait_state("armed", 30)
+    rig.press("start")
+    rig.wait_state("awaiting_bed_clear", 30)
+    rig.press("bed_clear", hold_s=1.2)
+    rig.wait_state("idle", 5)
+    assert rig.events() == [] or all("replayed" in e for e in rig.events())
+    seen_before = len(rig.events())
+    broker.start()
+    wait_for(lambda: rig.events("part.outcome"), 20, "the spooled events after the broker returned")
+    time.sleep(1.0)
+    types = [t.rsplit("/", 1)[1] for t, m in rig.messages if "/evt/" in t][seen_before:]
+    assert types == ["job.staged", "job.armed", "job.started", "job.done", "part.outcome"]
+    assert all(e["replayed"] for e in rig.events()[seen_before:])
+    assert len(rig.events("part.outcome")) == 1
+
+
+def _agent_toml(path: Path, rig: DemoRig) -> None:
+    c = rig.cfg
+    key = c.trust.keys[0]
+    path.write_text(f"""
+[machine]
+id = "{c.machine.id}"
+site = "{c.machine.site}"
+[serial]
+port = "{c.serial.port}"
+timeout_s = 5.0
+[volume]
+y = [-4.0, 210.0]
+[broker]
+url = "{c.broker.url}"
+[[trust.keys]]
+id = "{key.id}"
+public_key = "{key.public_key}"
+[panel]
+pin_factory = "mock"
+[paths]
+state_dir = "{c.paths.state_dir}"
+cache_dir = "{c.paths.cache_dir}"
+""")
+
+
+def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_factory, tmp_path):
+    from edge.cli import main as cli
+
+    rig = rig_factory(time_scale=4.0)
+    conf = tmp_path / "agent.toml"
+    _agent_toml(conf, rig)
+    trigger = tmp_path / "trigger"
+    trigger.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/agent/agent_proc.py"), str(conf), str(trigger)],
+                            env=env, stderr=subprocess.DEVNULL)
+    try:
+        state_dir = Path(rig.cfg.paths.state_dir)
+        wait_for(lambda: (state_dir / "inbox").is_dir() and (state_dir / "jobs.db").exists(), 20, "the agent")
+        assert cli(["job", "--config", str(conf), "add", str(DEMO_GCODE), "--design", "m3-nut"]) == 0
+        wait_for(lambda: JobStore(state_dir / "jobs.db", readonly=True).machine_state() == "armed", 30, "armed")
+        (trigger / "press-start").touch()
+        wait_for(lambda: len(job_lines_in(rig.executed(), [])) > 120, 30, "the job under way")
+        time.sleep(0.6)                          # let a progress batch be saved
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        time.sleep(1.0)                          # the printer finishes what is in its buffers
+        before = rig.executed()
+        boots = rig.printer.boots
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(conf)], env=env,
+                                stderr=subprocess.DEVNULL)
+        store = lambda: JobStore(state_dir / "jobs.db", readonly=True)
+        wait_for(lambda: store().machine_state() == "interrupted", 20, "interrupted")
+        (job,) = [j for j in store().list() if j.source == "cli"]
+        assert job.state == "interrupted" and job.acked_line > 100 and job.layer >= 0
+        wait_for(lambda: rig.events("job.interrupted"), 15, "job.interrupted at the subscriber")
+        time.sleep(2.0)
+        after = rig.executed()[len(before):]
+        assert job_lines_in(after, []) == [], f"the restarted agent sent {after[:5]}"
+        assert rig.printer.boots == boots        # reopening the port did not reset the printer
+        assert store().machine_state() == "interrupted"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
