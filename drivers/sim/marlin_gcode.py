@@ -32,15 +32,18 @@ CAPABILITIES = ("SERIAL_XON_XOFF:0", "BINARY_FILE_TRANSFER:0", "EEPROM:1", "AUTO
                 "MEATPACK:0")
 
 
+_HEAD = re.compile(r"\s*(?:[Nn]-?\d+\s*)?([A-Za-z])(\d+)(?:\.\d+)?")
+
+
 def parse_words(cmd: str) -> tuple[str, int, dict[str, float]]:
-    """`G1 X5 E.2` -> ("G", 1, {"X": 5.0, "E": 0.2}); letter "" for an empty or odd line."""
-    words = _WORD.findall(cmd.split("*")[0])
-    if not words:
+    """`G1 X5 E.2` -> ("G", 1, {"X": 5.0, "E": 0.2}); letter "" when the line does not start
+    with a command word (as Marlin's parser: a fragment like `150 G1 X5` is unknown)."""
+    body = cmd.split("*")[0]
+    m = _HEAD.match(body)
+    if not m:
         return "", -1, {}
-    letter, number = words[0][0].upper(), words[0][1]
-    code = int(float(number)) if number else -1
-    params = {w.upper(): float(v) if v else 0.0 for w, v in words[1:]}
-    return letter, code, params
+    params = {w.upper(): float(v) if v else 0.0 for w, v in _WORD.findall(body[m.end():])}
+    return m.group(1).upper(), int(m.group(2)), params
 
 
 class GcodeExecutor:
