@@ -252,3 +252,14 @@ def test_laser_fixtures_plan_in_grbl_mode():
             pos = nxt
         # never faster than the whole path at the maximum rate
         assert tp.total_time() > cut_mm / 100.0
+
+
+def test_parallel_chunks_agree_with_one_serial_pass():
+    tp = load(SLICER / "prusa_bunny.gcode")
+    plan(tp, MK3S, chunk=1 << 40)
+    serial = tp.line_time.copy()
+    plan(tp, MK3S, chunk=5000)          # about a dozen chunks, with warm-up and look-ahead overlap
+    assert len(tp.seg_x) > 10 * 5000
+    assert tp.total_time() == pytest.approx(float(serial.sum(dtype=np.float64)), rel=1e-5)
+    assert np.abs(tp.line_time - serial).max() < 0.02
+    assert np.count_nonzero(tp.line_time != serial) < 0.01 * tp.lines
