@@ -164,13 +164,6 @@ class GrblDriver(MachineDriver):
             except (serial.SerialException, OSError) as exc:
                 raise DriverError(f"writing to {self.port} failed: {exc}") from None
 
-    def _send_counted(self, sent: _Sent) -> None:
-        """Register then write a line (under self._cond): its bytes count until GRBL answers."""
-        self._inflight.append(sent)
-        self._inflight_bytes += sent.size
-        self.max_inflight_bytes = max(self.max_inflight_bytes, self._inflight_bytes)
-        self._write(sent.data + b"\n")
-
     def _emit(self, event: DriverEvent) -> DriverEvent:
         try:
             self._on_event(event)
@@ -189,7 +182,7 @@ class GrblDriver(MachineDriver):
                     raise DriverError(f"{line!r}: a job is streaming; commands wait until it ends")
                 if not self._cond.wait_for(lambda: not self._inflight, timeout):
                     raise DriverError(f"{line!r}: the controller did not drain its buffer")
-                self._send_counted(sent)
+                self._send_batch([sent])
             if not sent.done.wait(timeout):
                 with self._cond:
                     if sent in self._inflight:
@@ -364,6 +357,14 @@ class GrblDriver(MachineDriver):
                 self._finish(job, "failed", str(exc))
         self._report_end(job)
 
+    def _unsendable(self, line: int, data: bytes) -> str:
+        bad = [b for b in data if b in REALTIME_IN_TEXT or b < 0x20]
+        if bad:
+            return f"line {line} contains byte 0x{bad[0]:02x}, which GRBL takes as a real-time command"
+        if len(data) + 1 > self.rx_size:
+            return f"line {line} is {len(data) + 1} bytes, more than the controller's {self.rx_size}-byte buffer"
+        return ""
+
     def _stream_lines(self, job: _Job) -> None:
         c = self._cond
         while True:
@@ -372,27 +373,26 @@ class GrblDriver(MachineDriver):
                 if item is None:
                     break
                 line, data, resent = item
-                bad = [b for b in data if b in REALTIME_IN_TEXT or b < 0x20]
-                if bad or len(data) + 1 > self.rx_size:
-                    why = (f"contains byte 0x{bad[0]:02x}, which GRBL takes as a real-time command" if bad
-                           else f"is {len(data) + 1} bytes, more than the controller's {self.rx_size}-byte buffer")
-                    self._finish(job, "failed", f"line {line} {why}")
+                problem = self._unsendable(line, data)
+                if problem:
+                    self._finish(job, "failed", problem)
                     return
                 alone = writes_eeprom(data) or needs_idle(data)
-                fits = (lambda: not self._inflight) if alone else \
-                    (lambda: self._inflight_bytes + len(data) + 1 <= self.rx_size)
-                c.wait_for(lambda: job.outcome or (not job.paused and fits()))
+                c.wait_for(lambda: job.outcome or (not job.paused and (
+                    not self._inflight if alone else self._inflight_bytes + len(data) + 1 <= self.rx_size)))
                 if job.outcome:
                     return
-                if job.ahead and job.ahead[0] != item:
+                if job.ahead[0] != item:
                     continue                                 # a re-send jumped the queue meanwhile
             if needs_idle(data) and not self._wait_idle(job):
                 return
             with c:
-                if job.outcome or job.paused or (job.ahead and job.ahead[0] != item):
+                if job.outcome or job.paused or job.ahead[0] != item:
                     continue
-                job.ahead.popleft()
-                self._send_counted(_Sent(line, data, resent))
+                batch = [_Sent(*job.ahead.popleft())]
+                if not alone:
+                    self._fill(job, batch)
+                self._send_batch(batch)
                 if alone:                                   # nothing may follow until GRBL has written EEPROM
                     c.wait_for(lambda: job.outcome or not self._inflight)
         with c:                                             # all sent: wait for the answers, then for Idle
@@ -402,6 +402,25 @@ class GrblDriver(MachineDriver):
         self._wait_idle(job)
         with c:
             self._finish(job, "finished")
+
+    def _fill(self, job: _Job, batch: list[_Sent]) -> None:
+        """Add the following plain lines that also fit, so one write carries them all."""
+        room = self.rx_size - self._inflight_bytes - batch[0].size
+        while True:
+            nxt = self._next(job)
+            if nxt is None or len(nxt[1]) + 1 > room or self._unsendable(nxt[0], nxt[1]) \
+                    or writes_eeprom(nxt[1]) or needs_idle(nxt[1]):
+                return
+            batch.append(_Sent(*job.ahead.popleft()))
+            room -= batch[-1].size
+
+    def _send_batch(self, batch: list[_Sent]) -> None:
+        """Register then write lines (under self._cond): their bytes count until GRBL answers each."""
+        for sent in batch:
+            self._inflight.append(sent)
+            self._inflight_bytes += sent.size
+        self.max_inflight_bytes = max(self.max_inflight_bytes, self._inflight_bytes)
+        self._write(b"".join(sent.data + b"\n" for sent in batch))
 
     def _wait_idle(self, job: _Job) -> bool:
         """Poll until GRBL reports Idle (planner drained); False if the job ended meanwhile."""

@@ -17,9 +17,12 @@ path length, so tests prove "each line executed exactly once, in order".
 from __future__ import annotations
 
 import argparse
+import array
+import fcntl
 import os
 import select
 import sys
+import termios
 import threading
 import time
 import tty
@@ -91,7 +94,7 @@ class VirtualGrbl:
         if self._log_path:
             self._log = open(self._log_path, "w", encoding="ascii", buffering=1 << 16)
         self._running = True
-        self._emit(self._gen, "", BANNER)
+        os.write(self.master, f"\r\n{BANNER}\r\n".encode())   # at boot, before any host can open the port
         for name, target in (("rx", self._read_loop), ("protocol", self._protocol_loop),
                              ("stepper", self._stepper_loop), ("tx", self._write_loop)):
             t = threading.Thread(target=target, name=f"vgrbl-{name}", daemon=True)
@@ -197,16 +200,21 @@ class VirtualGrbl:
 
     # ---- input: baud pacing, receive buffer, real-time bytes -----------------------------------
     def _read_loop(self) -> None:
+        backlog = False       # bytes were still waiting after the last read: the wire never paused
+        pending = array.array("i", [0])
         while self._running:
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.05)
                 if not ready:
                     continue
                 data = os.read(self.master, 32)
+                fcntl.ioctl(self.master, termios.FIONREAD, pending)
             except OSError:
                 return
             now = time.monotonic()
-            self._rx_clock = max(self._rx_clock, now) + len(data) * self.byte_time
+            start = self._rx_clock if backlog else max(self._rx_clock, now)
+            backlog = pending[0] > 0
+            self._rx_clock = start + len(data) * self.byte_time
             delay = self._rx_clock - time.monotonic()
             if delay > 0.0002:
                 time.sleep(delay)
