@@ -3,12 +3,13 @@
 A layer is a Z change followed by work (extrusion on a printer, laser-on
 motion on a laser). Rules, chosen to match what a person calls a layer:
 - Z hops during travel are not layers: only the Z at which work happens counts.
-- A layer starts at the line of the last Z-changing move before its first work
-  (so the travel to the new height belongs to the new layer), or at the work
-  line itself when Z changed while working.
-- Vase mode (Z rises while extruding): a new layer starts each time the working
-  Z has risen by one full layer height since the layer began, the layer height
-  being the last one seen between two ordinary layers (0.2 mm if there was none).
+- A layer starts at the first Z-changing move after the previous layer's last
+  work (so the move to the new height, hops and travel belong to the new
+  layer), or at the work line itself when Z changed while working.
+- Vase mode (Z rises while extruding): a new layer starts where the spiral rises
+  above the current layer's height, and lasts one layer height (the last one
+  seen between two ordinary layers, 0.2 mm if none), so each turn of the
+  spiral is one layer, as the slicer counts them.
 - Going down (sequential printing, a second object) also starts a new layer.
 """
 
@@ -31,17 +32,18 @@ def _layer_starts(seg_line, seg_z, seg_flags, work_mask, start_z, starts):
     layer_z = 0.0
     height = DEFAULT_LAYER_HEIGHT
     prev_z = start_z
-    z_change_line = -1           # last Z-changing non-working move since the last work
+    z_change_line = -1           # first Z-changing non-working move since the last work
     for i in range(len(seg_line)):
         z = seg_z[i]
         working = (seg_flags[i] & work_mask) != 0
         z_moved = abs(z - prev_z) > Z_EPS
         if not working:
-            if z_moved:
+            if z_moved and z_change_line < 0:
                 z_change_line = seg_line[i]
         else:
             new_layer = False
             start_line = seg_line[i]
+            next_z = z
             if n_layers == 0:
                 new_layer = True
                 if z_change_line >= 0:
@@ -52,15 +54,16 @@ def _layer_starts(seg_line, seg_z, seg_flags, work_mask, start_z, starts):
                     start_line = z_change_line
                     if layer_z < z <= layer_z + MAX_LAYER_HEIGHT:
                         height = z - layer_z
-                elif z - layer_z >= height - Z_EPS:      # rising while working: vase mode
+                elif z_moved and z > layer_z:            # rising while working: vase mode
                     new_layer = True
+                    next_z = layer_z + height
             if new_layer:
                 if n_layers > 0 and start_line <= starts[n_layers - 1]:
                     start_line = starts[n_layers - 1] + 1
                 if n_layers < len(starts):
                     starts[n_layers] = start_line
                 n_layers += 1
-                layer_z = z
+                layer_z = next_z
             z_change_line = -1
         prev_z = z
     return n_layers
