@@ -32,15 +32,15 @@ from typing import IO
 from drivers.sim import grbl_faults
 from drivers.sim.grbl_gcode import Block, GcodeFault, Interpreter, normalize
 from drivers.sim.grbl_motion import Motion
-from drivers.sim.grbl_settings import BANNER, DEFAULTS, HELP, VERSION, settings_text
+from drivers.sim.grbl_settings import BANNER, DEFAULTS
+from drivers.sim.grbl_system import SystemCommands
 
 LINE_MAX = 80                 # GRBL's LINE_BUFFER_SIZE: longer lines are error:11
 _RT = bytes(b"?!~\x18") + bytes(range(0x80, 0x100))
 _EOL = (10, 13)
-_IDLE_ONLY = ("$I", "$N", "$RST", "$H", "$SLP")     # '$' commands GRBL runs only when Idle/Alarm
 
 
-class VirtualGrbl:
+class VirtualGrbl(SystemCommands):
     """GRBL 1.1h on a pty. All state lives under one lock; four small threads move bytes and time."""
 
     def __init__(self, baud: int = 115200, rx_buffer: int = 127, blocks: int = 15,
@@ -447,87 +447,6 @@ class VirtualGrbl:
         self._eeprom_until = time.monotonic() + self.eeprom_write_s
         while time.monotonic() < self._eeprom_until and self._running:
             self._lock.wait(self._eeprom_until - time.monotonic())
-
-    def _system(self, cmd: str, gen: int) -> None:
-        state = self._state_name()
-        idle = state in ("Idle", "Alarm")
-        if cmd == "$":
-            self._emit(gen, HELP, "ok")
-        elif cmd == "$$":
-            if state.startswith(("Run", "Hold", "Jog")):
-                raise GcodeFault(8)
-            self._emit(gen, *settings_text(self.settings), "ok")
-        elif cmd == "$G":
-            m = self.interp.modal
-            self._emit(gen, f"[GC:G{m.motion} G54 G17 {'G20' if m.inches else 'G21'} "
-                            f"{'G90' if m.absolute else 'G91'} G94 {m.spindle} M9 T0 F{m.feed:.0f} S{m.s:.0f}]", "ok")
-        elif cmd == "$#":
-            self._emit(gen, "[G54:0.000,0.000,0.000]", "[G92:{:.3f},{:.3f},{:.3f}]".format(*self.interp.modal.offset),
-                       "[TLO:0.000]", "[PRB:0.000,0.000,0.000:0]", "ok")
-        elif cmd == "$C":
-            self.check_mode = not self.check_mode
-            self._emit(gen, f"[MSG:{'Enabled' if self.check_mode else 'Disabled'}]", "ok")
-        elif cmd == "$X":
-            if self.alarm is not None:
-                self.alarm = None
-                self._emit(gen, "[MSG:Caution: Unlocked]")
-            self._emit(gen, "ok")
-        elif cmd.startswith("$J="):
-            if self.alarm is not None:
-                raise GcodeFault(9)
-            if state not in ("Idle", "Jog"):
-                raise GcodeFault(8)
-            block = self.interp.execute(cmd[3:].encode("ascii"), jog=True)
-            if block.kind != "motion":
-                raise GcodeFault(16)
-            if self._wait_room(block, gen):
-                self.motion.push(block)
-                self._emit(gen, "ok")
-        elif not idle and (cmd.startswith(_IDLE_ONLY) or "=" in cmd):
-            raise GcodeFault(8)
-        elif cmd == "$I":
-            self._emit(gen, f"[VER:{VERSION}.20190825:]", f"[OPT:V,{self.motion.blocks},{self.rx_size + 1}]", "ok")
-        elif cmd == "$N":
-            self._emit(gen, "$N0=", "$N1=", "ok")
-        elif cmd == "$H":
-            if not self.settings.get(22):
-                raise GcodeFault(5)
-            self._home_until = time.monotonic() + 0.5 / self.motion.time_scale
-            self.motion.pos = [0.0, 0.0, 0.0]
-            self.interp.modal.pos = [0.0, 0.0, 0.0]
-            self.alarm = None
-            self._emit(gen, "ok")
-        elif cmd == "$SLP":
-            self._emit(gen, "ok", "[MSG:Sleeping]")
-        elif cmd.startswith("$RST="):
-            if cmd[5:] not in ("$", "#", "*"):
-                raise GcodeFault(3)
-            self._eeprom_write(gen)
-            if cmd[5:] in ("$", "*"):
-                self.settings.clear()
-                self.settings.update(DEFAULTS)
-            self._executed(Block(cmd, "eeprom"))
-            self._emit(gen, "[MSG:Restoring defaults]", "ok")
-        elif cmd.startswith("$N") and "=" in cmd:
-            self._eeprom_write(gen)
-            self._executed(Block(cmd, "eeprom"))
-            self._emit(gen, "ok")
-        elif "=" in cmd:
-            key, _, value = cmd[1:].partition("=")
-            try:
-                k, v = int(key), float(value)
-            except ValueError:
-                raise GcodeFault(2) from None
-            if k not in self.settings:
-                raise GcodeFault(3)
-            if v < 0:
-                raise GcodeFault(4)
-            self._eeprom_write(gen)
-            self.settings[k] = v
-            self._executed(Block(cmd, "eeprom"))
-            self._emit(gen, "ok")
-        else:
-            raise GcodeFault(3)
 
 
 def main(argv: list[str] | None = None) -> int:
