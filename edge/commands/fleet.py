@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     watch.add_argument("--once", action="store_true", help="collect for --seconds, print once and exit")
     watch.add_argument("--seconds", type=float, default=3.0, help="how long --once listens (default 3)")
     watch.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    watch.add_argument("--session", default="", metavar="CLIENT_ID",
+                       help="keep a persistent session under this client id: events published while the "
+                            "watcher was away are delivered when it returns")
     watch.add_argument("--username", default="")
     watch.add_argument("--password-file", default="", help="file holding the password")
     watch.add_argument("--ca-file", default="")
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         with lock:
             view.apply(topic, payload)
 
-    watcher = Watcher(endpoint, [f"{TOPIC_PREFIX}/+/+/#"], on_message)
+    watcher = Watcher(endpoint, [f"{TOPIC_PREFIX}/+/+/#"], on_message, client_id=args.session,
+                      persistent=bool(args.session))
     watcher.start(wait_s=min(5.0, args.seconds) if args.once else 5.0)
     try:
         if not watcher.connected.is_set():

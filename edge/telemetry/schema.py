@@ -166,7 +166,9 @@ clock = _ClockState()
 def envelope(site: str, machine: str, seq: int, payload: dict[str, Any], *,
              msg_id: str | None = None, ts: float | None = None) -> dict[str, Any]:
     """The payload with the envelope fields in front (agent keys that clash are an error)."""
-    clash = [k for k in payload if k in ENVELOPE_KEYS]
+    # part.outcome names its site and machine itself: fine when they agree with the envelope
+    clash = [k for k in payload if k in ENVELOPE_KEYS
+             and not (k in ("site", "machine") and payload[k] == {"site": site, "machine": machine}[k])]
     if clash:
         raise ValueError(f"payload uses reserved envelope key(s): {', '.join(clash)}")
     head = {"v": SCHEMA_VERSION, "id": msg_id or new_event_id(), "seq": seq,

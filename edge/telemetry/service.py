@@ -189,10 +189,11 @@ class Telemetry:
         self._cursor = 0
         self._inflight.clear()
         self._ready = False
+        self._waiting.clear()
+        # "online" first: the retained status we then get back from our subscription is our own
+        link.publish(self.topics.status, self._status("online", self._session), 1, True)
         self._cmd_sub_mid = link.subscribe(self.topics.cmd_req, qos=1)
         link.subscribe(self.topics.status, qos=1)
-        self._waiting.clear()
-        link.publish(self.topics.status, self._status("online", self._session), 1, True)
         with self._lock:
             self._birth_dirty = self._birth is not None
             self._state_dirty = self._state is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -10,6 +11,23 @@ import pytest
 
 from edge import config
 from edge.telemetry.client import Endpoint, Watcher
+from edge.telemetry.localbroker import LocalBroker
+
+# mosquitto started as root drops to the 'mosquitto' user, which cannot write its persistence
+# file into a root-owned temp dir: sessions and retained messages would not survive a restart.
+STAY_ROOT = "user root" if os.geteuid() == 0 else ""
+
+
+def start_broker(workdir, extra_conf: str = "") -> LocalBroker:
+    return LocalBroker(workdir=workdir, extra_conf="\n".join(x for x in (STAY_ROOT, extra_conf) if x)).start()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free loopback port whose persistence works (see STAY_ROOT)."""
+    b = start_broker(tmp_path / "broker")
+    yield b
+    b.close()
 
 
 def make_cfg(url: str, **broker) -> config.Config:

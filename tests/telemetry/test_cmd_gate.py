@@ -203,3 +203,36 @@ def test_canonical_json_excludes_sig_and_is_stable():
     a = signing.canonical_json({"b": 1, "a": "é", "sig": "x"})
     assert a == '{"a":"é","b":1}'.encode()
     assert a == signing.canonical_json(json.loads('{"a": "\\u00e9", "b": 1}'))
+
+
+# ---- fuzzing: whatever arrives, the gate answers with a reason code and never crashes ----------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                     max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.binary(max_size=400))
+def test_fuzz_random_bytes(gate, payload):
+    with pytest.raises(CommandRejected) as info:
+        gate.check(payload, False, "idle")
+    assert info.value.code in ("malformed", "too_large")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["v", "id", "key", "aud", "iat", "exp", "op", "args", "sig", "x"]), value=_json,
+       state=st.sampled_from(STATES))
+def test_fuzz_one_field_replaced(gate, region, field, value, state):
+    env = region.envelope("job.offer", {"job_id": "j", "design": "d", "parts": 1, "gcode": "G1 X1"}, cmd_id="fz")
+    env[field] = value
+    try:
+        cmd = gate.check(json.dumps(env).encode(), False, state)
+    except CommandRejected as exc:
+        assert exc.code in ("malformed", "wrong_audience", "unknown_key", "not_allowed", "bad_signature",
+                            "not_yet_valid", "expired", "replayed", "wrong_state", "bad_args")
+    else:   # only an unchanged value (or an unchecked spelling of it) may pass
+        assert env[field] == region.envelope("resync", cmd_id="fz").get(field, env[field]) or field == "sig"
+        assert cmd.id == "fz"

@@ -172,3 +172,16 @@ def test_binary_garbage_fails_checks_and_never_crashes(server, jobs, cfg):
     (server.root / "junk.gcode").write_bytes(junk)
     exc = rejected(offer_args(junk, f"{server.base}/junk.gcode"), jobs, cfg)
     assert exc.code == "checks_failed" and exc.details["errors"]
+
+
+def test_partial_download_left_by_a_crash_is_cleaned(server, jobs, cfg):
+    import os
+    incoming = jobs / ".incoming"
+    incoming.mkdir()
+    old = incoming / "job-0.deadbeef.gcode"
+    old.write_bytes(b"G1 X1\n" * 100)
+    os.utime(old, (time.time() - 7 * 3600,) * 2)
+    fresh = incoming / "job-9.cafebabe.gcode"     # possibly another download still running
+    fresh.write_bytes(b"G1")
+    fetch_job({"job_id": "in-3", "design": "d", "parts": 1, "gcode": GOOD_GCODE.decode()}, jobs, cfg)
+    assert not old.exists() and fresh.exists()

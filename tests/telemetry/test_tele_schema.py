@@ -28,6 +28,9 @@ def test_envelope_fields_and_reserved_keys():
     assert msg["boot_id"] == schema.boot_id() and msg["state"] == "idle"
     with pytest.raises(ValueError, match="reserved envelope key"):
         schema.envelope("s", "m", 1, {"seq": 3})
+    assert schema.envelope("s", "m", 1, {"site": "s", "machine": "m"})["site"] == "s"   # agreeing is fine
+    with pytest.raises(ValueError, match="site"):
+        schema.envelope("s", "m", 1, {"site": "elsewhere"})
 
 
 def test_encode_marks_replay_without_reencoding():
