@@ -35,6 +35,7 @@ FREE_SPACE_MARGIN = 64 << 20     # keep this much of the disk free after staging
 MIN_RATE_BPS = 20_000            # a download slower than this on average is abandoned
 MAX_ERRORS_REPORTED = 5
 USER_AGENT = "fabedge-joboffer/1"
+STALE_PARTIAL_S = 6 * 3600       # a temp file this old in .incoming is a crash's leftover
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def _fetch(args: dict[str, Any], dest_dir: Path, cfg: Config, timeout: float,
     job_id = args["job_id"]
     incoming = dest_dir / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
+    _remove_stale(incoming)
     final = dest_dir / f"{job_id}.gcode"
     if final.exists():
         raise CommandRejected("bad_args", f"job.offer: job {job_id} is already staged at {final}")
@@ -92,6 +94,17 @@ def _fetch(args: dict[str, Any], dest_dir: Path, cfg: Config, timeout: float,
         raise
     return StagedJob(job_id=job_id, path=final, sha256=sha, size=size, design=args["design"], parts=args["parts"],
                      name=args["name"], source=args.get("url", "inline"), analysis=analysis)
+
+
+def _remove_stale(incoming: Path) -> None:
+    """Partial downloads left by a power cut would fill the SD card over months: drop old ones."""
+    cutoff = time.time() - STALE_PARTIAL_S
+    for p in incoming.iterdir():
+        try:
+            if p.is_file() and p.stat().st_mtime < cutoff:
+                p.unlink()
+        except OSError:
+            pass       # raced with another cleaner or a read-only file: harmless
 
 
 def _download(url: str, declared: int, tmp: Path, timeout: float, dest_dir: Path) -> tuple[int, str]:
