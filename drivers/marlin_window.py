@@ -8,9 +8,10 @@ planner fed, never more than the firmware's buffers hold) and keeps the
 bookkeeping of which numbers are acknowledged.
 
 Window: every line in flight but the oldest may sit as raw bytes in the RX
-buffer (Marlin reads serial only between commands), so the bytes in flight
-must fit in RX, and no more lines than BUFSIZE command slots (learnt from
-ADVANCED_OK's B, else configured). Without ADVANCED_OK an `ok` names no line,
+buffer (Marlin reads serial only between commands, into BUFSIZE command
+slots, leaving the rest in RX), so the bytes in flight behind the oldest line
+must fit in RX; the line count is capped at the slots (learnt from
+ADVANCED_OK's B, else configured) plus what RX can hold. Without ADVANCED_OK an `ok` names no line,
 so a doubled one cannot be told apart: a margin of RX is kept free for it.
 
 The window only opens on a link that has proven clean: one line at a time for
@@ -71,13 +72,13 @@ class Window:
     def line_limit(self) -> int:
         if self.one_line_forever or self.acked_n < self.one_line_until:
             return 1
-        return max(1, self.learned_slots or self.slots)
+        return max(1, self.learned_slots or self.slots) + self.rx_buffer // 16
 
     def may_send(self, nbytes: int) -> bool:
         if not self.inflight:
             return True
-        budget = self.rx_buffer - 1 - self.margin
-        return len(self.inflight) < self.line_limit and self.inflight_bytes + nbytes <= budget
+        behind_oldest = self.inflight_bytes - len(self.inflight[0].wire) + nbytes
+        return len(self.inflight) < self.line_limit and behind_oldest <= self.rx_buffer - 1 - self.margin
 
     def anomaly(self) -> None:
         """Something did not add up (a stray ok, a silence): one line at a time for a while."""

@@ -89,6 +89,7 @@ class VirtualMarlin:
         self._log = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None
         # observations for tests and benchmarks
         self.boots = 0
+        self.boot_marks: list[int] = []     # len(executed) at each boot
         self.estop_at: float | None = None
         self.halted = ""                # why the printer is dead ("" while alive)
         self.errors_sent = 0
@@ -286,6 +287,7 @@ class VirtualMarlin:
     def _boot(self, now: float, first: bool = False) -> None:
         """Power-on or reset: forget everything, print `start`."""
         self.boots += 1
+        self.boot_marks.append(len(self.executed))
         self.rx.clear()
         self._line.clear()
         self._in_comment = False
