@@ -32,7 +32,7 @@ CODES: dict[str, str] = {
     "retained": "delivered as a retained message; commands are never taken from retained messages",
     "wrong_audience": "aud is not this machine's <site>/<machine>",
     "unknown_key": "the signing key id is not in this machine's trust store",
-    "not_allowed": "the key is not allowed this operation",
+    "not_allowed": "the key may not sign this operation, or the machine never takes it remotely (job.resume)",
     "bad_signature": "the Ed25519 signature does not match the canonical JSON",
     "not_yet_valid": "iat is further in the future than trust.max_clock_skew_s",
     "expired": "exp has passed",
@@ -50,12 +50,15 @@ STATES = ("idle", "staged", "armed", "running", "paused", "awaiting_bed_clear", 
 
 # operation -> machine states in which it is accepted (published in `birth`).
 # job.offer only stages a file, so it may queue behind a running job; it is refused while
-# an interrupted job or a fault waits for the operator. Nothing here starts a machine.
+# an interrupted job or a fault waits for the operator. Nothing here starts or moves a
+# machine: job.resume is in no state, because continuing a paused job moves the head back
+# into a work area a person may be reaching into; only the operator's press on the machine
+# resumes (the region sees this as `not_allowed`).
 CAPABILITIES: dict[str, list[str]] = {
     "job.offer": ["idle", "staged", "armed", "running", "paused", "awaiting_bed_clear"],
     "job.cancel": ["staged", "armed", "running", "paused", "interrupted"],
     "job.pause": ["running"],
-    "job.resume": ["paused"],
+    "job.resume": [],
     "telemetry.rate": list(STATES),
     "resync": list(STATES),
 }
@@ -163,6 +166,9 @@ class CommandGate:
         if earlier is not None:
             raise Replayed(cmd_id, earlier)
         try:
+            if not CAPABILITIES[env["op"]]:
+                raise CommandRejected("not_allowed", f"{env['op']} is never taken from the region: the operator "
+                                      "continues a paused job with the RESUME press on the machine", cmd_id)
             if machine_state not in CAPABILITIES[env["op"]]:
                 raise CommandRejected("wrong_state", f"{env['op']} is not accepted while the machine is "
                                       f"{machine_state} (accepted in: {', '.join(CAPABILITIES[env['op']])})",

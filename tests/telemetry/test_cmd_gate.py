@@ -115,18 +115,25 @@ def test_replay_store_is_bounded_by_age_past_expiry(region, tmp_path):
 
 
 def test_state_gate_rejects_and_remembers_the_answer(gate, region):
-    payload = raw(region.envelope("job.resume", cmd_id="res-1"))
-    exc = rejected(gate, payload, state="running")
-    assert exc.code == "wrong_state" and "running" in exc.message
+    payload = raw(region.envelope("job.pause", cmd_id="pz-1"))
+    exc = rejected(gate, payload, state="paused")
+    assert exc.code == "wrong_state" and "paused" in exc.message and exc.response()["state"] == "paused"
     with pytest.raises(Replayed) as info:        # a resend gets the same answer, even in the right state
-        gate.check(payload, False, "paused")
+        gate.check(payload, False, "running")
     assert info.value.earlier_results[0]["code"] == "wrong_state"
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_remote_resume_is_never_taken(gate, region, state):
+    exc = rejected(gate, raw(region.envelope("job.resume", cmd_id=f"res-{state}")), state=state)
+    assert exc.code == "not_allowed" and "RESUME press on the machine" in exc.message
 
 
 def test_capabilities_cover_every_op_and_never_allow_offer_in_fault():
     assert set(CAPABILITIES) == {"job.offer", "job.cancel", "job.pause", "job.resume", "telemetry.rate", "resync"}
     assert all(set(states) <= set(STATES) for states in CAPABILITIES.values())
     assert "fault" not in CAPABILITIES["job.offer"] and "interrupted" not in CAPABILITIES["job.offer"]
+    assert CAPABILITIES["job.resume"] == []          # moving again needs a person at the machine
 
 
 @pytest.mark.parametrize("payload, fragment", [
