@@ -330,6 +330,9 @@ class GrblDriver(MachineDriver):
                 raise DriverError("a job is already streaming")
             if self._ser is None:
                 raise DriverError("the port is not open")
+            if self.status is not None and self.status.state == "Alarm":
+                raise DriverError("the controller is in alarm: check the machine, then unlock it ($X) or home "
+                                  "it ($H) before starting a job")
             self._job = _Job(iter(lines))
             self._job_thread = threading.Thread(target=self._stream, args=(self._job,), name="grbl-stream",
                                                 daemon=True)

@@ -75,6 +75,15 @@ def read_settings(driver: _Commands, timeout: float = 10.0) -> dict[int, float]:
     return parse_settings(driver.send_command("$$", timeout=timeout))
 
 
+def preflight(driver: _Commands, tp: Toolpath, cfg: Config) -> LaserReport:
+    """What the agent / `fabedge stream` call after START, before `start_job`: ask the controller, check."""
+    try:
+        settings = read_settings(driver)
+    except Exception as exc:                      # DriverError: drivers/ does not share edge's exceptions
+        raise LaserRefused(f"{tp.path}: cannot read the controller's settings ($$): {exc}") from None
+    return check(tp, cfg, settings)
+
+
 def check(tp: Toolpath, cfg: Config, settings: dict[int, float]) -> LaserReport:
     """Refuse (LaserRefused) or describe a laser job; plans tp.line_time with GRBL's model."""
     where = tp.path

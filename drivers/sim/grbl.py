@@ -21,6 +21,7 @@ import array
 import fcntl
 import os
 import select
+import signal
 import sys
 import termios
 import threading
@@ -476,11 +477,12 @@ def main(argv: list[str] | None = None) -> int:
             os.unlink(args.link)
         os.symlink(path, args.link)
     print(path, flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):          # also when started in the background (SIGINT ignored)
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(1.0):
+            pass
     finally:
         sim.stop()
         if args.link and os.path.islink(args.link):

@@ -73,3 +73,24 @@ def test_z_outside_range_and_m3_are_reported(tmp_path):
     report = check(load(f), cfg, {32: 1, 30: 1000})
     assert report.power_mode == "M3" and "M3 constant power" in report.warnings[0]
     assert report.laser_on_mm == pytest.approx(20.0, abs=0.01)
+
+
+def test_preflight_asks_the_controller(rig):
+    from edge.laser import preflight
+
+    sim, drv, rec = rig()
+    assert preflight(drv, load(VECTOR), laser_cfg()).power_mode == "M4"
+    drv.send_command("$32=0")
+    with pytest.raises(LaserRefused, match=r"send `\$32=1`"):
+        preflight(drv, load(VECTOR), laser_cfg())
+
+
+def test_a_job_does_not_start_on_a_controller_in_alarm(rig):
+    from drivers.base import DriverError
+
+    sim, drv, rec = rig()
+    sim.trigger_alarm(1)
+    import time
+    time.sleep(0.5)                                         # the next status poll sees Alarm
+    with pytest.raises(DriverError, match=r"in alarm.*\$X"):
+        drv.start_job(job_lines(VECTOR))
