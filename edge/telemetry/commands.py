@@ -122,8 +122,14 @@ class CommandGate:
         self.clock = clock
         self.audience = f"{cfg.machine.site}/{cfg.machine.id}"
         self.max_bytes = cfg.broker.max_payload_kb * 1024
-        self.keys = {}
+        self.keys: dict[str, tuple[Any, tuple[str, ...]]] = {}
         for tk in cfg.trust.keys:
+            if tk.id in self.keys:
+                raise ConfigError(f"{cfg.source}: trust.keys: key id {tk.id!r} appears twice")
+            unknown = [op for op in tk.operations if op != "*" and op not in CAPABILITIES]
+            if unknown:
+                raise ConfigError(f"{cfg.source}: trust.keys: key {tk.id!r} lists unknown operation "
+                                  f"{unknown[0]!r} (known: *, {', '.join(CAPABILITIES)})")
             try:
                 self.keys[tk.id] = (signing.load_public_key(tk.public_key, tk.id), tuple(tk.operations))
             except signing.KeyFileError as exc:

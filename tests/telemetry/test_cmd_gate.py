@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cmd_support import AUD, NOW, Region, machine_config, raw
+from cmd_support import NOW, Region, machine_config, raw
 from edge.errors import ConfigError
 from edge.telemetry import signing
 from edge.telemetry.commands import (CAPABILITIES, STATES, CommandGate, CommandRejected, Replayed,
@@ -200,9 +200,16 @@ def test_bad_args(gate, region, op, args, fragment):
     assert exc.code == "bad_args" and fragment in exc.message, exc.message
 
 
-def test_invalid_trust_key_is_a_config_error(region, tmp_path):
-    cfg = machine_config(region, tmp_path).replace(trust={"keys": [{"id": "k", "public_key": "AAAA"}]})
-    with pytest.raises(ConfigError, match="trust key 'k'"):
+@pytest.mark.parametrize("keys, fragment", [
+    ([{"id": "k", "public_key": "AAAA"}], "trust key 'k'"),
+    ([{"id": "k", "public_key": "not base64!"}], "not valid base64"),
+    ([{"id": "k", "public_key": signing.public_key_b64(signing.generate_private_key()), "operations": ["job.ofer"]}],
+     "unknown operation 'job.ofer'"),
+    ([{"id": "k", "public_key": signing.public_key_b64(signing.generate_private_key())}] * 2, "appears twice"),
+])
+def test_bad_trust_store_is_a_config_error(region, tmp_path, keys, fragment):
+    cfg = machine_config(region, tmp_path).replace(trust={"keys": keys})
+    with pytest.raises(ConfigError, match=fragment):
         CommandGate(cfg, tmp_path / "c.db")
 
 
