@@ -13,13 +13,17 @@ wear by the hour, so the region counts them per job.
     settings = read_settings(driver)             # driver.send_command("$$")
     report = check(tp, cfg, settings)            # raises LaserRefused
     telemetry.publish(report.telemetry())
+    WearCounter(state_dir / "laser-wear.json").add(laser_on_until(tp, last_line), mm)   # lifetime hours
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Protocol
 
 import numpy as np
@@ -170,3 +174,41 @@ def _times(tp: Toolpath, cfg: Config, settings: dict[int, float]) -> tuple[float
     plan(tp, motion)
     on = (tp.line_flags & LF_LASER) != 0
     return tp.total_time(), float(tp.line_time[on].sum(dtype=np.float64))
+
+
+def laser_on_until(tp: Toolpath, line: int) -> float:
+    """Planned laser-on seconds of file lines 1..line (after check() planned tp): what a job that
+    stopped at `line` (JobFailed / JobCancelled .last_acked_line) really cost the tube."""
+    on = ((tp.line_flags[:max(0, line)] & LF_LASER) != 0)
+    return float(tp.line_time[:max(0, line)][on].sum(dtype=np.float64))
+
+
+class WearCounter:
+    """The machine's lifetime laser-on hours and path, kept in one small JSON file written atomically."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def totals(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {"laser_on_s": float(data["laser_on_s"]), "laser_on_mm": float(data["laser_on_mm"]),
+                    "jobs": float(data["jobs"])}
+        except FileNotFoundError:
+            return {"laser_on_s": 0.0, "laser_on_mm": 0.0, "jobs": 0.0}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FabedgeError(f"{self.path}: unreadable laser wear counter ({exc}); fix or remove the file") from None
+
+    def add(self, laser_on_s: float, laser_on_mm: float) -> dict[str, float]:
+        """Count one job (temp file, fsync, rename: a power cut never loses or halves the total)."""
+        t = self.totals()
+        t = {"laser_on_s": t["laser_on_s"] + laser_on_s, "laser_on_mm": t["laser_on_mm"] + laser_on_mm,
+             "jobs": t["jobs"] + 1}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(t, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        return {**t, "laser_on_h": t["laser_on_s"] / 3600.0}

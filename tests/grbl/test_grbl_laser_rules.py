@@ -94,3 +94,23 @@ def test_a_job_does_not_start_on_a_controller_in_alarm(rig):
     time.sleep(0.5)                                         # the next status poll sees Alarm
     with pytest.raises(DriverError, match=r"in alarm.*\$X"):
         drv.start_job(job_lines(VECTOR))
+
+
+def test_partial_laser_time_and_lifetime_wear_counter(tmp_path):
+    from edge.laser import WearCounter, laser_on_until
+
+    tp = load(VECTOR)
+    report = check(tp, laser_cfg(), {32: 1, 30: 1000})
+    assert laser_on_until(tp, 0) == 0.0
+    assert laser_on_until(tp, tp.lines) == pytest.approx(report.laser_on_s)
+    half = laser_on_until(tp, 36)
+    assert 0 < half < report.laser_on_s
+    wear = WearCounter(tmp_path / "state" / "laser-wear.json")
+    wear.add(report.laser_on_s, report.laser_on_mm)
+    totals = wear.add(half, 10.0)
+    assert totals["jobs"] == 2 and totals["laser_on_s"] == pytest.approx(report.laser_on_s + half)
+    assert WearCounter(tmp_path / "state" / "laser-wear.json").totals()["laser_on_mm"] == \
+        pytest.approx(report.laser_on_mm + 10.0)
+    (tmp_path / "state" / "laser-wear.json").write_text("{broken")
+    with pytest.raises(Exception, match="laser-wear.json: unreadable"):
+        wear.totals()

@@ -112,3 +112,13 @@ def test_fault_spec_is_checked():
         parse("boom@1")
     with pytest.raises(FaultSpecError, match="line number"):
         parse("drop@x")
+
+
+def test_homing_needs_22_and_shows_home(port):
+    sim, p = port(time_scale=1.0)
+    assert ask(p, b"$H\n") == "error:5\r\n"
+    assert ask(p, b"$22=1\n") == "ok\r\n"
+    assert ask(p, b"$H\n", 0.05) == "ok\r\n"
+    assert ask(p, b"?", 0.05).startswith("<Home|")
+    time.sleep(0.5)
+    assert ask(p, b"?").startswith("<Idle|")
