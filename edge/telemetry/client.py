@@ -133,7 +133,7 @@ class Link:
 
     def __init__(self, endpoint: Endpoint, client_id: str, owner: LinkOwner, *, window: int = 1000,
                  backoff_min_s: float = 0.5, backoff_max_s: float = 30.0, tick_s: float = 0.2,
-                 connect_timeout_s: float = 10.0) -> None:
+                 connect_timeout_s: float = 10.0, coalesce_s: float = 0.002) -> None:
         self.endpoint = endpoint
         self.client_id = client_id
         self.owner = owner
@@ -141,6 +141,7 @@ class Link:
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
         self.tick_s = tick_s
         self.connect_timeout_s = connect_timeout_s
+        self.coalesce_s = coalesce_s
         self.protocol_in_use: str | None = None
         self._v5_next = endpoint.protocol != MQTT_V311
         self._client: mqtt.Client | None = None
@@ -367,6 +368,8 @@ class Link:
             return False
         if self._wake_r in readable:
             self._drain_wake()
+            if self.coalesce_s and sock not in readable:
+                time.sleep(self.coalesce_s)   # let a burst of events gather: one read and send per batch
         rc = mqtt.MQTT_ERR_SUCCESS
         if sock in readable or (getattr(sock, "pending", None) and sock.pending()):
             rc = client.loop_read()

@@ -141,7 +141,8 @@ class Telemetry:
         schema.check_event_type(type)
         msg_id = event_id or schema.new_event_id()
         topic = self.topics.evt(type)
-        return self._spool(topic, payload, msg_id, PRIO_HIGH, key=msg_id, extra={"type": type})
+        # only a caller's own id can repeat; a fresh uuid4 needs no duplicate check
+        return self._spool(topic, payload, msg_id, PRIO_HIGH, key=event_id, extra={"type": type})
 
     def command_result(self, payload: dict) -> None:
         """Publish on cmd/res at QoS 1, spooled like events."""

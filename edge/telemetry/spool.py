@@ -167,7 +167,7 @@ class Spool:
             added = added_low = rows = 0
             for item in batch:
                 if item.key is not None:
-                    found = db.execute("SELECT id, payload FROM outbox WHERE key = ?", (item.key,)).fetchone()
+                    found = db.execute("SELECT id FROM outbox WHERE key = ?", (item.key,)).fetchone()
                     if found:
                         item.rowid, item.result = found[0], item.key
                         continue
