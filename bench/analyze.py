@@ -73,15 +73,18 @@ def child_fabedge(path: str, steady: bool) -> dict:
         fh.seek(max(0, os.path.getsize(path) - 400_000))
         out["prusa_s"] = prusa_normal_estimate(fh.read())
     del a
-    if steady:
+    if steady:   # best of three: the bench machine may be busy with other work
         import gc
-        gc.collect()
-        _reset_peak()
-        t1, c1 = time.perf_counter(), time.process_time()
-        a = analyze(path, cfg)
-        out.update(steady_wall=time.perf_counter() - t1, steady_cpu=time.process_time() - c1,
-                   steady_hwm_kb=_vmhwm_kb())
-        del a
+        best = None
+        for _ in range(3):
+            gc.collect()
+            _reset_peak()
+            t1, c1 = time.perf_counter(), time.process_time()
+            a = analyze(path, cfg)
+            run = (time.perf_counter() - t1, time.process_time() - c1, _vmhwm_kb())
+            del a
+            best = run if best is None or run[0] < best[0] else best
+        out.update(steady_wall=best[0], steady_cpu=best[1], steady_hwm_kb=best[2])
         out["fixtures"] = fixture_errors()
     return out
 
@@ -101,10 +104,11 @@ def fixture_errors() -> list[dict]:
         if ref is None:
             continue
         cfg = _bench_config()
-        if who == "CuraEngine":   # Creality Ender-3 definition limits, Marlin 2 junction deviation
-            cfg = cfg.replace(motion={"junction_deviation": 0.013, "max_feedrate": [500.0, 500.0, 5.0, 25.0],
+        if who == "CuraEngine":   # the limits of Cura's Creality Ender-3 definition, classic jerk
+            cfg = cfg.replace(motion={"junction_deviation": 0.0, "max_feedrate": [500.0, 500.0, 10.0, 50.0],
                                       "max_acceleration": [500.0, 500.0, 100.0, 5000.0], "acceleration": 500.0,
-                                      "retract_acceleration": 500.0, "travel_acceleration": 500.0})
+                                      "retract_acceleration": 500.0, "travel_acceleration": 500.0,
+                                      "jerk": [10.0, 10.0, 0.4, 5.0]})
         est = analyze(str(p), cfg).estimated_time_s
         rows.append({"file": p.name, "slicer": who, "slicer_s": ref, "planned_s": est, "error": (est - ref) / ref})
     return rows
@@ -176,7 +180,7 @@ def main() -> int:
     rows = [
         ("fabedge, cold numba cache, first call", cold["first_wall"], cold["first_cpu"], cold["first_hwm_kb"]),
         ("fabedge, warm numba cache, first call", warm["first_wall"], warm["first_cpu"], warm["first_hwm_kb"]),
-        ("fabedge, steady (second call)", warm["steady_wall"], warm["steady_cpu"], warm["steady_hwm_kb"]),
+        ("fabedge, steady (best of 3 more calls)", warm["steady_wall"], warm["steady_cpu"], warm["steady_hwm_kb"]),
         ("OctoPrint gcodeInterpreter", op["wall"], op["cpu"], op["hwm_kb"]),
     ]
     lines = [f"File: `bench/out/{big.name}` ({size_mb:.1f} MB, {warm['lines']:,} lines, {warm['layers']} layers), "

@@ -127,7 +127,9 @@ def _dwell_seconds(letter: int, code: int, text: bytes) -> float:
 
 def events(tp: Toolpath, motion: MotionSection) -> tuple[np.ndarray, ...]:
     """Settings and wait events of the file, in line order, for the kernel."""
-    idx = np.flatnonzero(tp.line_flags & (LF_SETTINGS | LF_DWELL))
+    step = 1 << 20   # in slices: no temporary the size of the file's line count
+    idx = np.concatenate([np.flatnonzero(tp.line_flags[a:a + step] & (LF_SETTINGS | LF_DWELL)) + a
+                          for a in range(0, max(1, tp.lines), step)])
     p = params_from_motion(motion)
     lines, kinds, dwell, rows = [], [], [], []
     for i in idx.tolist():
@@ -158,10 +160,7 @@ def chunk_bounds(seg_line: np.ndarray, chunk: int = CHUNK_SEGMENTS) -> np.ndarra
 
 def plan(tp: Toolpath, motion: MotionSection, chunk: int = CHUNK_SEGMENTS) -> None:
     """Fill tp.line_time with the planned seconds of every line (in place)."""
-    if tp.line_time is None or len(tp.line_time) != tp.lines or tp.line_time.dtype != np.float32:
-        tp.line_time = np.zeros(tp.lines, np.float32)
-    else:
-        tp.line_time[:] = 0.0
+    tp.line_time = np.zeros(tp.lines, np.float32)   # fresh zero pages: only lines with time become resident
     ev_line, ev_kind, ev_dwell, ev_param = events(tp, motion)
     K.plan_chunks(chunk_bounds(tp.seg_line, chunk), tp.seg_line, tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_de,
                   tp.seg_f, tp.seg_flags, np.asarray(tp.start, np.float64), ev_line, ev_kind, ev_dwell,
