@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import serial
 
-from drivers.base import (Connected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobCancelled,
-                          JobFailed, JobFinished, JobLines, LineAcked, MachineDriver, MachineStatus, Paused,
-                          Resumed)
+from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, EventSink, FirmwareMessage,
+                          JobCancelled, JobFailed, JobFinished, JobLines, LineAcked, MachineDriver, MachineStatus,
+                          Paused, Resumed)
 from drivers.grbl_codes import alarm_sentence, error_sentence
 from drivers.grbl_wire import (REALTIME_IN_TEXT, RT_CYCLE_START, RT_HOLD, RT_RESET, RT_STATUS, Status, compact,
                                is_banner, needs_idle, parse_build_info, parse_status, writes_eeprom)
@@ -85,6 +85,7 @@ class GrblDriver(MachineDriver):
         self._job_thread: threading.Thread | None = None
         self._expect_banner = False
         self._open = False
+        self._last_rx = time.monotonic()
         self._threads: list[threading.Thread] = []
         self.max_inflight_bytes = 0                    # for tests and benchmarks
 
@@ -101,7 +102,7 @@ class GrblDriver(MachineDriver):
             termios.tcsetattr(ser.fileno(), termios.TCSANOW, attrs)
         except (serial.SerialException, OSError, termios.error) as exc:
             raise DriverError(f"cannot open {self.port}: {exc}") from None
-        self._ser, self._open = ser, True
+        self._ser, self._open, self._last_rx = ser, True, time.monotonic()
         for name, target in (("reader", self._read_loop), ("status", self._poll_loop)):
             t = threading.Thread(target=target, name=f"grbl-{name}", daemon=True)
             t.start()
@@ -205,6 +206,7 @@ class GrblDriver(MachineDriver):
                 return
             if not chunk:
                 continue
+            self._last_rx = time.monotonic()
             buf += chunk
             while b"\n" in buf:
                 raw, buf = buf.split(b"\n", 1)
@@ -315,13 +317,24 @@ class GrblDriver(MachineDriver):
                 self._finish(self._job, "failed", reason)
 
     def _poll_loop(self) -> None:
+        """Ask for a status report at status_hz; a controller silent for timeout_s is reported lost."""
+        silent = False
         while self._open:
             try:
                 self._write(RT_STATUS)
-            except DriverError:
+            except DriverError as exc:
+                self._lost(str(exc))
                 return
             with self._cond:
                 self._cond.wait_for(lambda: not self._open, self.status_interval)
+            quiet = time.monotonic() - self._last_rx
+            if quiet > self.timeout_s and not silent:
+                silent = True
+                why = f"the controller has not answered for {quiet:.0f} s (cable, power or a crashed board)"
+                self._lost(why)
+                self._emit(Disconnected(why))
+            elif quiet <= self.timeout_s:
+                silent = False
 
     # ---- jobs ----------------------------------------------------------------------------------------
     def start_job(self, lines: JobLines, total_lines: int | None = None) -> None:

@@ -80,6 +80,7 @@ class VirtualGrbl(SystemCommands):
         self.alarm: int | None = None
         self.door: str | None = None                        # None | "open" | "closed" (waiting for ~)
         self.check_mode = False
+        self.hung = False                                   # a frozen board: reads nothing, says nothing
         self._restore_until = 0.0
         self._home_until = 0.0
         self._eeprom_until = 0.0
@@ -163,7 +164,7 @@ class VirtualGrbl(SystemCommands):
     # ---- output ----------------------------------------------------------------------------
     def _emit(self, gen: int, *lines: str) -> None:
         """Queue reply lines unless a reset happened since the request (gen) arrived."""
-        if gen != self._gen:
+        if gen != self._gen or self.hung:
             return
         data = "".join(f"{ln}\r\n" for ln in lines).encode("ascii")
         with self._out_cond:
@@ -223,6 +224,8 @@ class VirtualGrbl(SystemCommands):
                 self._receive(data)
 
     def _receive(self, data: bytes) -> None:
+        if self.hung:
+            return
         now = time.monotonic()
         self.bytes_received += len(data.translate(None, _RT))
         if len(data.translate(None, _RT)) == len(data) and now >= self._eeprom_until:
@@ -377,6 +380,9 @@ class VirtualGrbl(SystemCommands):
             elif f.kind == "door" and f.fired and f.arg and t >= f.at + f.arg and self.door == "open":
                 f.arg = 0.0
                 self.door = "closed"
+            elif f.kind == "hang" and not f.fired and t >= f.at:
+                f.fired = True
+                self.hung = True
             elif f.kind == "alarm" and not f.fired and t >= f.at:
                 f.fired = True
                 self._alarm(int(f.arg))

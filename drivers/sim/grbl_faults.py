@@ -8,6 +8,7 @@
   arrived (and closes again D seconds later, when given).
 - `alarm@T[:CODE]`: ALARM:CODE (default 1, hard limit) at T seconds.
 - `reset@N`: the controller reboots as the Nth G-code line arrives.
+- `hang@T`: the controller freezes at T seconds and never answers again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class FaultSpecError(ValueError):
 
 @dataclass
 class Fault:
-    kind: str           # drop | corrupt | door | alarm | reset
+    kind: str           # drop | corrupt | door | alarm | reset | hang
     line: int = 0       # for line faults (1-based, G-code lines received)
     at: float = 0.0     # for timed faults, seconds after the first G-code line
     arg: float = 0.0    # door: close after; alarm: code
@@ -29,7 +30,7 @@ class Fault:
 
 
 LINE_KINDS = ("drop", "corrupt", "reset")
-TIME_KINDS = ("door", "alarm")
+TIME_KINDS = ("door", "alarm", "hang")
 
 
 def parse(spec: str) -> list[Fault]:

@@ -129,3 +129,14 @@ def test_lines_after_the_window_never_reach_a_stopped_job(rig):
     time.sleep(0.5)
     assert sim.bytes_received == got and len(sim.executed) == done
     assert done < len(lines)
+
+
+def test_a_silent_controller_fails_the_job_and_reports_disconnected(rig):
+    from drivers.base import Disconnected
+
+    lines = job_lines(VECTOR)
+    sim, drv, rec = rig({"timeout_s": 0.6}, faults="hang@0.2", time_scale=20.0)
+    drv.start_job(lines)
+    failed = rec.wait(JobFailed, timeout=10)
+    assert "has not answered" in failed.reason
+    assert "has not answered" in rec.wait(Disconnected, 5).reason
