@@ -87,11 +87,13 @@ def _fetch(args: dict[str, Any], dest_dir: Path, cfg: Config, timeout: float,
             size, sha = _write_inline(args["gcode"].encode("utf-8"), tmp)
         _verify(args, size, sha)
         analysis = _analyse(tmp, cfg, analyze)
-        os.replace(tmp, final)
+        try:
+            os.link(tmp, final)          # atomic and never overwrites: a concurrent offer of the same id loses
+        except FileExistsError:
+            raise CommandRejected("bad_args", f"job.offer: job {job_id} is already staged at {final}") from None
         fsync_dir(dest_dir)
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     return StagedJob(job_id=job_id, path=final, sha256=sha, size=size, design=args["design"], parts=args["parts"],
                      name=args["name"], source=args.get("url", "inline"), analysis=analysis)
 
