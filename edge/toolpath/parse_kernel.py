@@ -46,6 +46,7 @@ MIN_CIRCLE_SEGMENTS = 72
 
 NEED_SPACE = 1
 _POW10 = np.array([10.0 ** k for k in range(40)])
+_INV10 = np.array([10.0 ** -k for k in range(40)])
 DONE = 0
 
 
@@ -115,7 +116,7 @@ def _number(buf, j, end):
                 digits += 1
                 frac += 1
             j += 1
-    val = mant / _POW10[frac] if frac >= 0 else mant * _POW10[-frac]
+    val = mant * _INV10[frac] if frac >= 0 else mant * _POW10[-frac]
     if neg:
         val = -val
     return val, j, digits > 0
@@ -206,67 +207,22 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
         if cap - ns < MAX_SEGMENTS_PER_LINE:
             status = NEED_SPACE
             break
-        e = pos
-        while e < n and buf[e] != 10:
-            e += 1
-        a = pos
-        b = e
-        while b > a and buf[b - 1] == 13:
-            b -= 1
         offset[li] = pos
         fl = 0
-        # -- scan: control bytes, comment start, parentheses ----------------------
-        semi = b
-        in_paren = False
-        for k in range(a, b):
-            c = buf[k]
-            if (c < 32 and c != 9 and c != 13) or c == 127:
-                fl |= LF_GARBAGE
-            if semi == b:
-                if in_paren:
-                    if c == 41:
-                        in_paren = False
-                elif c == 40:
-                    in_paren = True
-                elif c == 59:
-                    semi = k
-        if semi < b and _object_comment(buf, semi + 1, b, t_print, t_stop, t_mesh):
-            fl |= LF_OBJECT
-        # -- framing: N<line> ... *<checksum> -------------------------------------
-        j = a
-        while j < semi and _is_space(buf[j]):
+        # One pass over the line's bytes: framing, words, comments, garbage.
+        j = pos
+        while j < n and (buf[j] == 32 or buf[j] == 9):
             j += 1
-        first = j
-        cend = semi
-        while cend > j and _is_space(buf[cend - 1]):
-            cend -= 1
-        star = -1
-        k = cend - 1
-        while k >= j and 48 <= buf[k] <= 57:
-            k -= 1
-        if k >= j and k < cend - 1 and buf[k] == 42:
-            star = k
-        if j < cend and _upper(buf[j]) == 78 and j + 1 < cend and (48 <= buf[j + 1] <= 57 or buf[j + 1] == 32):
-            fl |= LF_FRAMED
+        first = j                                   # checksum covers first .. '*'
+        if j + 1 < n and (buf[j] == 78 or buf[j] == 110) and (48 <= buf[j + 1] <= 57 or buf[j + 1] == 32):
+            fl |= LF_FRAMED                         # N<line number>: stripped before sending
             j += 1
-            while j < cend and _is_space(buf[j]):
+            while j < n and (buf[j] == 32 or buf[j] == 9):
                 j += 1
-            while j < cend and 48 <= buf[j] <= 57:
+            while j < n and 48 <= buf[j] <= 57:
                 j += 1
-        if star >= 0:
-            fl |= LF_FRAMED
-            cs = 0
-            for k in range(first, star):
-                cs ^= buf[k]
-            given, _, _ = _number(buf, star + 1, cend)
-            if int(given) != cs:
-                fl |= LF_BAD_CHECKSUM
-            cend = star
-            while cend > j and _is_space(buf[cend - 1]):
-                cend -= 1
-        # -- words -------------------------------------------------------------------
-        sm = 0                       # letters seen on this line (bit 0 = A)
-        hm = 0                       # letters seen with a number
+        sm = 0                                      # letters seen on this line (bit 0 = A)
+        hm = 0                                      # letters seen with a number
         let = L_NONE
         cod = 0
         sb = 0
@@ -276,57 +232,91 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
         paren_bytes = 0
         paren_first = 0
         paren_last = 0
-        string_arg = False
+        text = False                                # the rest is free text (M117, $..., extended commands)
         m486 = False
-        while j < cend:
+        e = n
+        while j < n:
             c = buf[j]
-            if _is_space(c):
+            if c == 10:
+                e = j
+                break
+            if c == 32 or c == 9 or c == 13:
                 j += 1
                 continue
-            if c == 40:
-                k = j
-                while j < cend and buf[j] != 41:
+            if c == 59:                             # ';' comment to the end of the line
+                j += 1
+                if _object_comment(buf, j, n, t_print, t_stop, t_mesh):
+                    fl |= LF_OBJECT
+                while j < n and buf[j] != 10:
+                    if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
+                        fl |= LF_GARBAGE
                     j += 1
-                j = min(j + 1, cend)
+                e = j
+                break
+            if c == 40:                             # '(' comment ')'
+                k = j
+                while j < n and buf[j] != 41 and buf[j] != 10:
+                    if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
+                        fl |= LF_GARBAGE
+                    j += 1
+                if j < n and buf[j] == 41:
+                    j += 1
                 paren_bytes += j - k
                 continue
+            if c == 42:                             # '*<checksum>' then only blanks to the end
+                k = j + 1
+                given = 0
+                nd = 0
+                while k < n and 48 <= buf[k] <= 57 and nd < 6:
+                    given = given * 10 + (buf[k] - 48)
+                    k += 1
+                    nd += 1
+                while k < n and (buf[k] == 32 or buf[k] == 9 or buf[k] == 13):
+                    k += 1
+                if nd > 0 and (k >= n or buf[k] == 10 or buf[k] == 59):
+                    fl |= LF_FRAMED
+                    cs = 0
+                    for q in range(first, j):
+                        cs ^= buf[q]
+                    if cs != given:
+                        fl |= LF_BAD_CHECKSUM
+                    j = k
+                    continue
             if first_cmd < 0:
                 first_cmd = j
                 paren_first = paren_bytes
+            last_cmd = j
+            paren_last = paren_bytes
+            if text:
+                if c < 32 or c == 127:
+                    fl |= LF_GARBAGE
+                j += 1
+                continue
             if c == 36 and let == L_NONE and first_cmd == j:      # GRBL `$...`
                 let = L_DOLLAR
-                last_cmd = cend - 1
-                paren_last = paren_bytes
-                j = cend
-                break
-            u = _upper(c)
+                text = True
+                j += 1
+                continue
+            u = c - 32 if 97 <= c <= 122 else c
+            j += 1
             if not (65 <= u <= 90):
                 fl |= LF_GARBAGE
-                j += 1
-                last_cmd = j - 1
-                paren_last = paren_bytes
                 continue
-            j += 1
-            if first_cmd == j - 1 and j < cend and 65 <= _upper(buf[j]) <= 90:
+            if first_cmd == j - 1 and j < n and 65 <= _upper(buf[j]) <= 90:
                 fl |= LF_UNKNOWN                                     # Klipper-style extended command
-                last_cmd = cend - 1
-                paren_last = paren_bytes
-                j = cend
-                break
-            if m486 and u == 65:                                     # M486 A<name>: rest is the name
-                last_cmd = cend - 1
-                paren_last = paren_bytes
-                j = cend
-                break
-            while j < cend and (buf[j] == 32 or buf[j] == 9):
+                text = True
+                continue
+            if m486 and u == 65:                                     # M486 A<name>: the rest is the name
+                text = True
+                continue
+            while j < n and (buf[j] == 32 or buf[j] == 9):
                 j += 1
             val = np.nan
-            if j < cend and (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 43 or buf[j] == 46):
-                val, j, ok = _number(buf, j, cend)
+            if j < n and (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 43 or buf[j] == 46):
+                val, j, ok = _number(buf, j, n)
                 if not ok:
                     fl |= LF_GARBAGE
-            last_cmd = j - 1
-            paren_last = paren_bytes
+                last_cmd = j - 1
             is_cmd = u == 71 or u == 77 or (u == 84 and let == L_NONE)
             if is_cmd and not math.isnan(val):
                 iv = int(math.floor(val + 1e-9))
@@ -350,14 +340,9 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                     if u == 77 and sv == 0 and (iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30
                                                 or iv == 32 or iv == 33 or iv == 928 or iv == 0 or iv == 1
                                                 or iv == 115 or iv == 862):
-                        string_arg = True
+                        text = True
                     if u == 77 and iv == 486:
                         m486 = True
-                if string_arg:
-                    last_cmd = cend - 1
-                    paren_last = paren_bytes
-                    j = cend
-                    break
             elif is_cmd:
                 fl |= LF_UNKNOWN if u == 84 else LF_GARBAGE
             else:
@@ -365,9 +350,10 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                 vals[u - 65] = val
                 if not math.isnan(val):
                     hm |= 1 << (u - 65)
-            if j < cend:
+            if j < n and not text:
                 c = buf[j]
-                if not (_is_space(c) or c == 40 or 65 <= _upper(c) <= 90):
+                if not (c == 32 or c == 9 or c == 13 or c == 10 or c == 40 or c == 59 or c == 42
+                        or 65 <= _upper(c) <= 90):
                     fl |= LF_GARBAGE
         if first_cmd >= 0:
             fl |= LF_SENDABLE
