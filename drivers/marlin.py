@@ -234,7 +234,7 @@ class MarlinDriver(MachineDriver):
                 ready = select.select([fd, self._wake_r], [], [], timeout)[0]
                 if self._wake_r in ready:
                     os.read(self._wake_r, 512)
-                data = ser.read(ser.in_waiting) if fd in ready else b""
+                data = os.read(fd, 65536) if fd in ready else b""     # pyserial's port, one syscall
             except (serial.SerialException, OSError, TypeError, ValueError) as exc:
                 if not self._closing:
                     self._fail(f"the serial link to the printer broke: {exc}")

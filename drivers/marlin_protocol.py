@@ -13,6 +13,7 @@ from dataclasses import dataclass
 OK, RESEND, LINE_ERROR, FATAL, BUSY, START, TEMPS, ACTION, POSITION, OTHER = (
     "ok", "resend", "line-error", "fatal", "busy", "start", "temps", "action", "position", "other")
 
+_OK_ADVANCED = re.compile(r"ok\s+N(-?\d+)\s+P(\d+)\s+B(\d+)\s*$")    # the common case, in one match
 _OK_N = re.compile(r"\bN(-?\d+)")
 _OK_P = re.compile(r"\bP(\d+)")
 _OK_B = re.compile(r"\bB(\d+)")
@@ -69,6 +70,9 @@ def parse_position(text: str) -> tuple[float, ...]:
 def classify(raw: str) -> Reply:
     """What a firmware line means to the host."""
     text = raw.strip()
+    m = _OK_ADVANCED.match(text)
+    if m:
+        return Reply(OK, text, n=int(m.group(1)), planner_free=int(m.group(2)), slots_free=int(m.group(3)))
     low = text.lower()
     if low.startswith("ok"):
         temps = parse_temperatures(text) if "T:" in text else None

@@ -14,8 +14,9 @@ must fit in RX; the line count is capped at the slots (learnt from
 ADVANCED_OK's B, else configured) plus what RX can hold. Without ADVANCED_OK an `ok` names no line,
 so a doubled one cannot be told apart: a margin of RX is kept free for it.
 
-The window only opens on a link that has proven clean: one line at a time for
-the first `clean_lines` lines and again after any error or accounting anomaly.
+After any line error or accounting anomaly the window closes to one line at a
+time until `clean_lines` more lines have gone through cleanly (and for good
+after repeated errors): a USB link is clean, a noisy one is not worth the risk.
 Lines queued behind a rejected one are what Marlin's post-error RX drain cuts
 into fragments, and a fragment without its line number is executed as it is;
 with one line in flight there is nothing behind it to cut.
@@ -65,7 +66,7 @@ class Window:
         self.inflight_bytes = 0
         self.next_n = self.send_n = first
         self.acked_n = first - 1
-        self.one_line_until = first + self.clean_lines
+        self.one_line_until = 0
 
     # ---- how much may go out -------------------------------------------------
     @property
