@@ -7,6 +7,7 @@ again on the same port with the same persistence file.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -58,6 +59,9 @@ class LocalBroker:
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} {self.host}",
+            # As root mosquitto drops to the 'mosquitto' user, which cannot write our private
+            # workdir: persistence would be silently lost across stop()/start().
+            "user root" if os.geteuid() == 0 and "user " not in self.extra_conf else "",
             "allow_anonymous true" if "allow_anonymous" not in self.extra_conf else "",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
