@@ -189,3 +189,14 @@ def _until(cond, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return cond()
+
+
+def test_state_heartbeat_repeats_the_latest_state(broker, recorder, tmp_path):
+    t, _c, _l = _tele(make_cfg(broker.url, heartbeat_s=1), tmp_path)
+    t.start()
+    t.state({"state": "printing", "progress": 0.5})
+    assert recorder.wait(lambda: len(recorder.on("/state")) >= 3, 5)
+    states = recorder.on("/state")
+    assert all(s["state"] == "printing" for s in states)
+    assert len({s["seq"] for s in states}) == len(states)        # each heartbeat is a new message
+    t.stop()
