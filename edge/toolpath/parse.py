@@ -16,7 +16,6 @@ from typing import Iterator
 
 import numpy as np
 
-from edge.errors import GcodeError
 from edge.toolpath import parse_kernel as K
 from edge.toolpath.model import L_M, LF_OBJECT, LF_SENDABLE, Toolpath
 
