@@ -138,14 +138,15 @@ class FleetView:
         for (site, machine), r in sorted(self.machines.items()):
             st = r.state
             job = st.get("job")
+            jd = job if isinstance(job, dict) else {}
             parts = {design: dict(c) for (s, m, design), c in sorted(today.items()) if (s, m) == (site, machine)}
             rows.append({
                 "site": site, "machine": machine, "status": r.status, "session": r.session,
                 "state": st.get("state", ""),
                 "job": (job.get("id") or job.get("name") or "") if isinstance(job, dict) else (job or ""),
                 "design": job.get("design", "") if isinstance(job, dict) else "",
-                "progress": _progress(st.get("progress")),
-                "eta_s": _number(st.get("eta_s", st.get("eta"))),
+                "progress": _progress(st.get("progress", jd.get("progress"))),
+                "eta_s": _number(st.get("eta_s", jd.get("eta_s"))),
                 "last_seen": r.last_seen, "last_event": r.last_event, "parts_today": parts,
             })
         return rows
@@ -159,7 +160,7 @@ class FleetView:
             parts = " ".join(f"{d}:{c['good']}" + (f"/-{c['rejected']}" if c["rejected"] else "")
                              for d, c in r["parts_today"].items())
             lines.append((r["site"], r["machine"], f"{r['status']}#{r['session']}", r["state"], str(r["job"])[:24],
-                          "" if r["progress"] is None else f"{r['progress'] * 100:5.1f}%",
+                          "" if r["progress"] is None else f"{r['progress']:5.1f}%",
                           _duration(r["eta_s"]), _ago(now, r["last_seen"]), parts))
         widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
         text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
@@ -182,11 +183,9 @@ def _number(value: Any) -> float | None:
 
 
 def _progress(value: Any) -> float | None:
-    """Progress as a fraction 0..1 (a value above 1 is taken as percent)."""
+    """Progress in percent, 0..100."""
     v = _number(value)
-    if v is None:
-        return None
-    return max(0.0, min(1.0, v / 100.0 if v > 1.0 else v))
+    return None if v is None else max(0.0, min(100.0, v))
 
 
 def _duration(seconds: float | None) -> str:

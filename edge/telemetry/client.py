@@ -30,9 +30,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.errors import FabedgeError
 from edge.telemetry.endpoint import Endpoint
 
-__all__ = ["Endpoint", "Link", "LinkOwner", "Watcher", "Will", "MQTT_V5", "MQTT_V311"]
+__all__ = ["Endpoint", "Link", "LinkOwner", "Watcher", "Will", "probe", "MQTT_V5", "MQTT_V311"]
 
 log = logging.getLogger("fabedge.mqtt")
 
@@ -402,3 +403,33 @@ class Watcher:
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def probe(cfg: Any, timeout: float = 5.0) -> str:
+    """Connect once with the machine's broker settings (TLS, credentials, protocol) and disconnect.
+
+    For `fabedge doctor`. Uses its own client id, so a running agent's session (and its will) is
+    untouched. Returns the protocol that worked; raises FabedgeError saying why it failed.
+    """
+    endpoint = Endpoint.from_config(cfg.broker, cfg.machine.id)
+    reasons = []
+    for v5 in ((True, False) if endpoint.protocol == "auto" else (endpoint.protocol == MQTT_V5,)):
+        client = _new_paho(endpoint, f"fabedge-probe-{cfg.machine.id}-{os.getpid()}", v5)
+        result: dict[str, Any] = {}
+        client.on_connect = lambda _c, _u, _f, reason, _p: result.setdefault("reason", reason)
+        client.connect_timeout = timeout
+        try:
+            client.connect(endpoint.host, endpoint.port, keepalive=max(5, int(timeout) + 5))
+        except OSError as exc:
+            raise FabedgeError(f"cannot connect to {endpoint.host}:{endpoint.port}: {exc}") from None
+        deadline = time.monotonic() + timeout
+        while "reason" not in result and time.monotonic() < deadline:
+            if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
+                break
+        reason = result.get("reason")
+        if reason is not None and not reason.is_failure:
+            client.disconnect()
+            return MQTT_V5 if v5 else MQTT_V311
+        client.disconnect()
+        reasons.append(f"{'MQTT 5' if v5 else 'MQTT 3.1.1'}: {reason or 'no answer'}")
+    raise FabedgeError("the broker refused the connection (" + "; ".join(reasons) + ")")

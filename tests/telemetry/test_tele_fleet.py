@@ -49,12 +49,12 @@ def test_status_sessions_state_and_bad_input():
     view.apply(T.status, _msg(1, status="lost", session=4))      # retained will of the last connection
     view.apply(T.status, _msg(2, status="online", session=5))
     assert not view.apply(T.status, _msg(3, status="lost", session=4))   # stale will: ignored
-    view.apply(T.state, _msg(4, state="printing", job={"id": "j7", "design": "bracket"}, progress=0.25,
-                             eta_s=3723))
+    view.apply(T.state, _msg(4, state="running", job={"id": "j7", "design": "bracket", "progress": 25.0,
+                                                      "eta_s": 3723, "layer": 3}))
     row = view.table()[0]
     assert (row["status"], row["session"], row["state"], row["job"], row["design"]) == \
-        ("online", 5, "printing", "j7", "bracket")
-    assert row["progress"] == 0.25 and row["eta_s"] == 3723 and row["last_seen"] == NOW
+        ("online", 5, "running", "j7", "bracket")
+    assert row["progress"] == 25.0 and row["eta_s"] == 3723 and row["last_seen"] == NOW
     text = view.render()
     assert "online#5" in text and "25.0%" in text and "1:02:03" in text and "30s ago" in text
     view.apply(T.status, _msg(5, status="offline", session=5))
@@ -72,7 +72,7 @@ def test_status_sessions_state_and_bad_input():
 def test_fleet_watch_cli_shows_machines_from_a_live_broker(broker, tmp_path):
     t = Telemetry(make_cfg(broker.url), tmp_path / "spool.db", on_command=lambda p, r: None)
     t.start()
-    t.state({"state": "printing", "job": {"id": "j9", "design": "bracket"}, "progress": 0.5, "eta_s": 60})
+    t.state({"state": "running", "job": {"id": "j9", "design": "bracket", "progress": 50.0, "eta_s": 60}})
     for i in range(3):
         t.event("part.outcome", {"job_id": "j8", "design": "bracket", "parts": 2, "outcome": "good",
                                  "site": "lab-a", "machine": "mk3-1"})
@@ -90,11 +90,11 @@ def test_fleet_watch_cli_shows_machines_from_a_live_broker(broker, tmp_path):
     data = json.loads(out)
     (m,) = data["machines"]
     assert (m["machine"], m["status"], m["state"], m["job"], m["progress"], m["eta_s"]) == \
-        ("mk3-1", "online", "printing", "j9", 0.5, 60.0)
+        ("mk3-1", "online", "running", "j9", 50.0, 60.0)
     assert data["parts_today"] == [{"site": "lab-a", "design": "bracket", "good": 2, "rejected": 0}]
     table = subprocess.run([sys.executable, "-m", "edge", "fleet", "watch", "--broker", broker.url, "--once",
                             "--seconds", "1"], capture_output=True, text=True, timeout=60)
-    assert table.returncode == 0 and "mk3-1" in table.stdout and "printing" in table.stdout
+    assert table.returncode == 0 and "mk3-1" in table.stdout and "running" in table.stdout
     bad = subprocess.run([sys.executable, "-m", "edge", "fleet", "watch", "--broker", "http://x", "--once"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "mqtt://" in bad.stderr

@@ -159,3 +159,17 @@ def test_auto_protocol_falls_back_to_311_on_a_broker_without_v5(broker, tmp_path
     finally:
         rec.stop()
         front.close()
+
+
+def test_probe_reports_the_protocol_or_a_clear_failure(broker, tmp_path):
+    from edge.errors import FabedgeError
+    from edge.telemetry.client import probe
+    assert probe(make_cfg(broker.url)) == "5"
+    assert probe(make_cfg(broker.url, protocol="3.1.1")) == "3.1.1"
+    with pytest.raises(FabedgeError, match="cannot connect"):
+        probe(make_cfg(f"mqtt://127.0.0.1:{free_port()}"), timeout=2)
+    front = V311OnlyFront(broker.port)
+    try:
+        assert probe(make_cfg(f"mqtt://127.0.0.1:{front.port}")) == "3.1.1"
+    finally:
+        front.close()
