@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config) if args.config else config.default()
     if os.path.isdir(args.file):
         raise IsADirectoryError(21, "is a directory, not a G-code file", args.file)
+    use_cache_dir(cfg.paths.cache_dir)
     from edge.toolpath import analyze   # numba: imported only when this command runs
 
     result = analyze(args.file, cfg)
@@ -31,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary(result))
     return 0 if result.ok else 2
+
+
+def use_cache_dir(path: str) -> None:
+    """Point numba at the config's warmed cache (paths.cache_dir) unless NUMBA_CACHE_DIR is set."""
+    if "NUMBA_CACHE_DIR" not in os.environ and os.path.isdir(path) and os.access(path, os.W_OK):
+        os.environ["NUMBA_CACHE_DIR"] = path
 
 
 def hms(seconds: float) -> str:

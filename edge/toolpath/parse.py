@@ -52,7 +52,7 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-    buf = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
+    buf = np.frombuffer(mm if mm is not None else b"", np.uint8)   # read-only either way: one compiled kernel
     n_lines = _count_lines(buf)
     line = _LineArrays(n_lines)
     seg = _SegArrays(n_lines + K.MAX_SEGMENTS_PER_LINE + 1024)

@@ -148,3 +148,30 @@ def test_cli_bad_config_and_directory_exit_1(tmp_path, capsys):
     assert cli.main(["analyze", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "volume.x" in err and "directory" in err
+
+
+def test_warm_cache_leaves_nothing_to_compile():
+    """After warm_cache(), a new process analyses a file without compiling a single kernel."""
+    from edge.toolpath import warm_cache
+    warm_cache()
+    probe = (
+        "import importlib, numba\n"
+        "from edge import config\n"
+        "from edge.toolpath import analyze, warm_cache\n"
+        f"analyze({str(SLICER / 'prusa_torus.gcode')!r}, config.load({str(EXAMPLE)!r}))\n"
+        "warm_cache()\n"
+        "misses = {}\n"
+        "for m in ('parse_kernel', 'parse_move', 'layers', 'checks', 'analysis', 'plan_kernel'):\n"
+        "    mod = importlib.import_module('edge.toolpath.' + m)\n"
+        "    for name, f in vars(mod).items():\n"
+        "        if isinstance(f, numba.core.registry.CPUDispatcher) and f.signatures:\n"
+        "            misses[m + '.' + name] = (sum(f.stats.cache_misses.values()), sum(f.stats.cache_hits.values()))\n"
+        "print(misses)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))}
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    stats = eval(r.stdout)                                  # {kernel: (misses, hits)}
+    assert "parse_kernel.parse_chunk" in stats and "layers._layer_starts" in stats
+    assert {k: v for k, v in stats.items() if v[0]} == {}
+    assert all(hits > 0 for _, hits in stats.values())
