@@ -48,7 +48,9 @@ def hms(seconds: float) -> str:
 def summary(a) -> str:
     """The human report: time, layers, size, filament, then warnings and errors."""
     d = a.to_dict()
-    out = [f"{d['file']}: {d['kind']} job, {d['lines']} lines, {d['size_bytes'] / 1e6:.2f} MB"]
+    size = d["size_bytes"]
+    size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+    out = [f"{d['file']}: {d['kind']} job, {d['lines']} lines, {size_text}"]
     time = hms(d["estimated_time_s"]) if d["time_planned"] else "not estimated (planner missing)"
     out.append(f"  time      {time}")
     fl = d["first_layer"]
