@@ -116,9 +116,8 @@ def _retire(wb, wseg, n, keep, seg_line, line_time, credit_lo, credit_hi):
 @njit(**_JIT, inline="always")
 def _axis_jerk(v_exit, v_entry):
     """Speed change of one axis at a junction: coasting vs reversing (PrusaSlicer / Marlin 1)."""
-    if v_exit > v_entry:
-        return (v_exit - v_entry) if (v_entry > 0.0 or v_exit < 0.0) else max(v_exit, -v_entry)
-    return (v_entry - v_exit) if (v_entry < 0.0 or v_exit > 0.0) else max(-v_exit, v_entry)
+    # reversing (or starting / stopping) when the speeds are on both sides of zero
+    return max(abs(v_exit), abs(v_entry)) if v_exit * v_entry <= 0.0 else abs(v_exit - v_entry)
 
 
 @njit(**_JIT, inline="always")
@@ -128,17 +127,20 @@ def _jerk_step(v_exit, v_entry, jmax, vfac):
 
 
 @njit(**_JIT, inline="always")
+def _cap(value, u, limit):
+    """value, lowered so that value * |u| <= limit (divides only when it must)."""
+    au = abs(u)
+    return limit / au if value * au > limit else value
+
+
+@njit(**_JIT, inline="always")
 def _limit_by_axes(value, p, base, ux, uy, uz, ue):
-    """Largest value v <= `value` with v * |u_axis| <= p[base + axis] on every axis."""
-    if ux != 0.0:
-        value = min(value, p[base] / abs(ux))
-    if uy != 0.0:
-        value = min(value, p[base + 1] / abs(uy))
-    if uz != 0.0:
-        value = min(value, p[base + 2] / abs(uz))
-    if ue != 0.0:
-        value = min(value, p[base + 3] / abs(ue))
-    return value
+    """Largest v <= value with v * |u_axis| <= p[base + axis] on every axis (Marlin's
+    limit_value_by_axis_maximum)."""
+    value = _cap(value, ux, p[base])
+    value = _cap(value, uy, p[base + 1])
+    value = _cap(value, uz, p[base + 2])
+    return _cap(value, ue, p[base + 3])
 
 
 @njit(**_JIT)
@@ -215,10 +217,9 @@ def _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, 
                 acc = _limit_by_axes(acc, p, P_AMAX, ux, uy, uz, ue)
         # safe exit speed and the junction speed with the previous block
         if mode == MODE_JERK:
-            vx, vy, vz, ve = f * ux, f * uy, f * uz, f * ue
-            if cruise < f:
-                k = cruise / f
-                vx, vy, vz, ve = vx * k, vy * k, vz * k, ve * k
+            k = 1.0 if cruise >= f else cruise / f      # axis speeds scale with the limited feedrate
+            kx, ky, kz, ke = ux * k, uy * k, uz * k, ue * k
+            vx, vy, vz, ve = f * kx, f * ky, f * kz, f * ke
             safe = cruise
             if abs(vx) > p[P_JERK]:
                 safe = min(safe, p[P_JERK])
@@ -230,19 +231,19 @@ def _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, 
                 safe = min(safe, p[P_JERK + 3])
             vj = safe
             if have_prev and prev_f > 0.0001:
-                prev_larger = prev_f > cruise
-                sm = cruise / prev_f if prev_larger else 1.0
-                vj = cruise if prev_larger else prev_f
-                vfac = _jerk_step(pvx * sm, vx, p[P_JERK], 1.0)
-                vfac = _jerk_step(pvy * sm, vy, p[P_JERK + 1], vfac)
-                vfac = _jerk_step(pvz * sm, vz, p[P_JERK + 2], vfac)
-                vfac = _jerk_step(pve * sm, ve, p[P_JERK + 3], vfac)
+                # the previous block's axis speeds, scaled down to this block's speed if it was faster
+                vp = cruise if prev_f > cruise else prev_f
+                vj = vp
+                vfac = _jerk_step(pvx * vp, vx, p[P_JERK], 1.0)
+                vfac = _jerk_step(pvy * vp, vy, p[P_JERK + 1], vfac)
+                vfac = _jerk_step(pvz * vp, vz, p[P_JERK + 2], vfac)
+                vfac = _jerk_step(pve * vp, ve, p[P_JERK + 3], vfac)
                 vj *= vfac
                 thr = vj * 0.99
                 if prev_safe > thr and safe > thr:
                     vj = safe
             prev_f, prev_safe = f, safe
-            pvx, pvy, pvz, pve = vx, vy, vz, ve
+            pvx, pvy, pvz, pve = kx, ky, kz, ke       # per unit of requested feedrate
         else:
             safe = min(cruise, MIN_PLANNER_SPEED)
             vj = MIN_PLANNER_SPEED
