@@ -54,7 +54,7 @@ class Toolpath:
     path: str
     size: int                                  # bytes
     # per line -------------------------------------------------------------
-    offset: np.ndarray                          # int64: byte offset of the line start
+    offset: np.ndarray                          # uint32 (int64 for files >= 4 GiB): byte offset of the line start
     letter: np.ndarray                          # uint8: L_G, L_M, L_T, L_DOLLAR or L_NONE
     code: np.ndarray                            # int16: command number (G28.1 -> 28)
     sub: np.ndarray                             # uint8: subcode (G28.1 -> 1), 0 if none

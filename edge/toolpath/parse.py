@@ -54,7 +54,7 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
     buf = np.frombuffer(mm if mm is not None else b"", np.uint8)   # read-only either way: one compiled kernel
     n_lines = _count_lines(buf)
-    line = _LineArrays(n_lines)
+    line = _LineArrays(n_lines, size)
     seg = _SegArrays(n_lines + K.MAX_SEGMENTS_PER_LINE + 1024)
     st = K.new_state(home)
     home_arr = np.asarray(home, np.float64)
@@ -105,8 +105,9 @@ def _release(mm: mmap.mmap | None, start: int, end: int) -> None:
 
 
 class _LineArrays:
-    def __init__(self, n: int) -> None:
-        self.offset = np.empty(n, np.int64)
+    def __init__(self, n: int, size: int = 0) -> None:
+        # uint32 offsets under 4 GiB (every file a Pi sees): 4 bytes per line saved
+        self.offset = np.empty(n, np.uint32 if size < 2**32 else np.int64)
         self.letter = np.empty(n, np.uint8)
         self.code = np.empty(n, np.int16)
         self.sub = np.empty(n, np.uint8)
