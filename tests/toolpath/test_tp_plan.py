@@ -12,7 +12,7 @@ import pytest
 
 from edge.config import MotionSection
 from edge.toolpath import plan_kernel as K
-from edge.toolpath.model import LF_MOVE, LF_SENDABLE, SF_EXTRUDE, SF_RAPID, SF_TRAVEL, Toolpath
+from edge.toolpath.model import LF_DWELL, LF_MOVE, LF_SENDABLE, SF_EXTRUDE, SF_RAPID, SF_TRAVEL, Toolpath
 from edge.toolpath.parse import load
 from edge.toolpath.plan import plan, prusa_normal_estimate
 
@@ -195,6 +195,7 @@ def test_settings_in_the_file_apply_from_their_line_on(tmp_path):
 def test_waits_add_dwell_time_and_heat_waits_add_none(tmp_path):
     tp = _gcode(tmp_path, "G90\nM109 S200\nG4 P500\nG1 X100 F6000\nG4 S2\nM190 S60\n")
     plan(tp, motion())
+    assert tp.line_flags[1] & LF_DWELL and tp.line_flags[5] & LF_DWELL   # flagged for the streamer
     assert tp.line_time[1] == 0.0
     assert tp.line_time[2] == pytest.approx(0.5)
     assert tp.line_time[4] == pytest.approx(2.0)
@@ -263,3 +264,17 @@ def test_parallel_chunks_agree_with_one_serial_pass():
     assert tp.total_time() == pytest.approx(float(serial.sum(dtype=np.float64)), rel=1e-5)
     assert np.abs(tp.line_time - serial).max() < 0.02
     assert np.count_nonzero(tp.line_time != serial) < 0.01 * tp.lines
+
+
+def test_legacy_m204_s_sets_printing_and_travel_acceleration(tmp_path):
+    tp = _gcode(tmp_path, "G90\nM83\nM204 S250 T900\nG1 X100 F6000\nG1 X0 E1\nG1 E-1 F6000\n")
+    plan(tp, motion(max_feedrate=[500.0, 500.0, 50.0, 100.0]))
+    assert tp.line_time[3] == pytest.approx(trapezoid_time(100, 100, 250, 8, 8), rel=1e-4)   # travel
+    assert tp.line_time[4] == pytest.approx(trapezoid_time(100, 100, 250, 8, 8), rel=1e-4)   # printing
+    assert tp.line_time[5] == pytest.approx(trapezoid_time(1, 100, 900, 8, 8), rel=1e-4)     # retract: T
+
+
+def test_prusaslicer_estimate_line_is_read_with_days():
+    text = b"; filament used [mm] = 1.0\n; estimated printing time (normal mode) = 1d 13h 32m 49s\n"
+    assert prusa_normal_estimate(text) == 86400 + 13 * 3600 + 32 * 60 + 49
+    assert prusa_normal_estimate(b"; nothing here\n") is None
