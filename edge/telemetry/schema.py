@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import math
 import threading
 import time
 import uuid
@@ -163,14 +164,21 @@ class _ClockState:
 clock = _ClockState()
 
 
-def envelope(site: str, machine: str, seq: int, payload: dict[str, Any], *,
-             msg_id: str | None = None, ts: float | None = None) -> dict[str, Any]:
-    """The payload with the envelope fields in front (agent keys that clash are an error)."""
+def check_payload(payload: Any, site: str, machine: str) -> None:
+    """Refuse what cannot go in an envelope: not a dict, or keys the envelope owns."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"payload must be a dict, got {type(payload).__name__}")
     # part.outcome names its site and machine itself: fine when they agree with the envelope
     clash = [k for k in payload if k in ENVELOPE_KEYS
              and not (k in ("site", "machine") and payload[k] == {"site": site, "machine": machine}[k])]
     if clash:
         raise ValueError(f"payload uses reserved envelope key(s): {', '.join(clash)}")
+
+
+def envelope(site: str, machine: str, seq: int, payload: dict[str, Any], *,
+             msg_id: str | None = None, ts: float | None = None) -> dict[str, Any]:
+    """The payload with the envelope fields in front (agent keys that clash are an error)."""
+    check_payload(payload, site, machine)
     head = {"v": SCHEMA_VERSION, "id": msg_id or new_event_id(), "seq": seq,
             "ts": round(time.time() if ts is None else ts, 3), "clock_synced": clock.synced(),
             "boot_id": boot_id(), "site": site, "machine": machine}
@@ -180,8 +188,12 @@ def envelope(site: str, machine: str, seq: int, payload: dict[str, Any], *,
 
 def encode(message: dict[str, Any]) -> bytes:
     """Compact JSON ending in "replayed":false (see mark_replayed)."""
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                      default=_json_default).encode()
+    try:
+        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_json_default).encode()
+    except ValueError:   # NaN or infinity (a sensor glitch): JSON has no such number, send null
+        body = json.dumps(_finite(message), separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_json_default).encode()
     if body == b"{}":
         return b'{"replayed":false}'
     return body[:-1] + _TAIL_FRESH
@@ -192,6 +204,17 @@ def mark_replayed(body: bytes) -> bytes:
     if body.endswith(_TAIL_FRESH):
         return body[: -len(_TAIL_FRESH)] + _TAIL_REPLAYED
     return body
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    fn = getattr(obj, "tolist", None) or getattr(obj, "item", None)
+    return _finite(fn()) if callable(fn) else obj
 
 
 def _json_default(obj: Any) -> Any:

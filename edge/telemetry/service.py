@@ -102,6 +102,7 @@ class Telemetry:
     def birth(self, payload: dict) -> None:
         """Retained birth: identity, profile, limits, capabilities, versions, counters.
         Re-published on every connection."""
+        schema.check_payload(payload, self.topics.site, self.topics.machine)
         with self._lock:
             self._birth, self._birth_dirty = copy.deepcopy(payload), True
         self.link.wake()
@@ -109,6 +110,7 @@ class Telemetry:
     def state(self, payload: dict) -> None:
         """Retained state (state, job, progress, layer, ETA, temperatures); published when it
         changes and again every `broker.heartbeat_s`."""
+        schema.check_payload(payload, self.topics.site, self.topics.machine)
         with self._lock:
             if payload != self._state:
                 self._state, self._state_dirty = copy.deepcopy(payload), True
@@ -117,6 +119,8 @@ class Telemetry:
     def sample(self, payload: dict) -> None:
         """One telemetry sample; samples go out batched on `tele` every interval (QoS 0), or
         into the spool as low priority while the broker is unreachable."""
+        if not isinstance(payload, dict):
+            raise ValueError(f"sample must be a dict, got {type(payload).__name__}")
         if len(self._samples) == self._samples.maxlen:
             self.dropped_samples += 1
         self._samples.append({"ts": round(time.time(), 3), **payload})

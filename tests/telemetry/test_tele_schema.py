@@ -41,9 +41,11 @@ def test_encode_marks_replay_without_reencoding():
     assert schema.mark_replayed(b"not ours") == b"not ours"
 
 
-def test_encode_refuses_nan_with_a_clear_error():
-    with pytest.raises(ValueError):
-        schema.encode({"t": math.nan})
+def test_non_finite_numbers_become_null_and_bad_payloads_are_refused():
+    body = json.loads(schema.encode({"t": math.nan, "temps": [1.5, math.inf], "ok": 2.0}))
+    assert body == {"t": None, "temps": [1.5, None], "ok": 2.0, "replayed": False}
+    with pytest.raises(ValueError, match="dict"):
+        schema.check_payload(["x"], "s", "m")
 
 
 def test_decode_never_raises():

@@ -200,3 +200,25 @@ def test_state_heartbeat_repeats_the_latest_state(broker, recorder, tmp_path):
     assert all(s["state"] == "printing" for s in states)
     assert len({s["seq"] for s in states}) == len(states)        # each heartbeat is a new message
     t.stop()
+
+
+def test_bad_agent_payloads_fail_in_the_callers_thread_and_nan_is_sent_as_null(broker, recorder, tmp_path):
+    import math
+
+    import pytest
+    t, _c, _l = _tele(make_cfg(broker.url), tmp_path)
+    t.start()
+    with pytest.raises(ValueError, match="reserved"):
+        t.state({"state": "idle", "seq": 5})
+    with pytest.raises(ValueError, match="reserved"):
+        t.birth({"id": "x"})
+    with pytest.raises(ValueError, match="dict"):
+        t.sample([1, 2])
+    with pytest.raises(ValueError, match="reserved"):
+        t.event("error", {"ts": 1})
+    t.state({"state": "running", "temps": {"nozzle": math.nan}})
+    t.event("machine.fault", {"code": "thermal", "value": math.inf})
+    assert recorder.wait(lambda: recorder.on("/state") and recorder.on("/evt/machine.fault"))
+    assert recorder.on("/state")[-1]["temps"] == {"nozzle": None}
+    assert recorder.on("/evt/machine.fault")[-1]["value"] is None
+    t.stop()
