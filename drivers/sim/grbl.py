@@ -16,14 +16,8 @@ path length, so tests prove "each line executed exactly once, in order".
 
 from __future__ import annotations
 
-import argparse
-import array
-import fcntl
 import os
-import select
-import signal
 import sys
-import termios
 import threading
 import time
 import tty
@@ -32,6 +26,7 @@ from typing import IO
 
 from drivers.sim import grbl_faults
 from drivers.sim.grbl_gcode import Block, GcodeFault, Interpreter, normalize
+from drivers.sim.grbl_link import PacedLink
 from drivers.sim.grbl_motion import Motion
 from drivers.sim.grbl_settings import BANNER, DEFAULTS
 from drivers.sim.grbl_system import SystemCommands
@@ -41,7 +36,7 @@ _RT = bytes(b"?!~\x18") + bytes(range(0x80, 0x100))
 _EOL = (10, 13)
 
 
-class VirtualGrbl(SystemCommands):
+class VirtualGrbl(PacedLink, SystemCommands):
     """GRBL 1.1h on a pty. All state lives under one lock; four small threads move bytes and time."""
 
     def __init__(self, baud: int = 115200, rx_buffer: int = 127, blocks: int = 15,
@@ -161,68 +156,7 @@ class VirtualGrbl(SystemCommands):
         with self._lock:
             return self._state_name()
 
-    # ---- output ----------------------------------------------------------------------------
-    def _emit(self, gen: int, *lines: str) -> None:
-        """Queue reply lines unless a reset happened since the request (gen) arrived."""
-        if gen != self._gen or self.hung:
-            return
-        data = "".join(f"{ln}\r\n" for ln in lines).encode("ascii")
-        with self._out_cond:
-            self._out.append((time.monotonic() + self.reply_latency, data))
-            self._out_cond.notify()
-
-    def _write_loop(self) -> None:
-        tx_clock = 0.0
-        while self._running:
-            with self._out_cond:
-                while self._running and not self._out:
-                    self._out_cond.wait(0.1)
-                if not self._running:
-                    return
-                due = self._out[0][0]
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            with self._out_cond:
-                now = time.monotonic()
-                chunk = []
-                while self._out and self._out[0][0] <= now:
-                    chunk.append(self._out.popleft()[1])
-            data = b"".join(chunk)
-            if not data:
-                continue
-            try:
-                os.write(self.master, data)
-            except OSError:
-                return
-            tx_clock = max(tx_clock, time.monotonic()) + len(data) * self.byte_time
-            pause = tx_clock - time.monotonic()
-            if pause > 0.0005:
-                time.sleep(pause)
-
-    # ---- input: baud pacing, receive buffer, real-time bytes -----------------------------------
-    def _read_loop(self) -> None:
-        backlog = False       # bytes were still waiting after the last read: the wire never paused
-        pending = array.array("i", [0])
-        while self._running:
-            try:
-                ready, _, _ = select.select([self.master], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(self.master, 32)
-                fcntl.ioctl(self.master, termios.FIONREAD, pending)
-            except OSError:
-                return
-            now = time.monotonic()
-            start = self._rx_clock if backlog else max(self._rx_clock, now)
-            backlog = pending[0] > 0
-            self._rx_clock = start + len(data) * self.byte_time
-            delay = self._rx_clock - time.monotonic()
-            if delay > 0.0002:
-                time.sleep(delay)
-            with self._lock:
-                self._receive(data)
-
+    # ---- input: receive buffer and real-time bytes (wire pacing is in grbl_link) ----------------------
     def _receive(self, data: bytes) -> None:
         if self.hung:
             return
@@ -457,45 +391,9 @@ class VirtualGrbl(SystemCommands):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`fabedge sim grbl ...`: run until interrupted; prints the port path first."""
-    p = argparse.ArgumentParser(prog="fabedge sim grbl", description="a virtual GRBL 1.1h laser on a pseudo-terminal")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--rx-buffer", type=int, default=127, help="receive buffer bytes (GRBL 127, grblHAL 1023)")
-    p.add_argument("--blocks", type=int, default=15, help="planner blocks")
-    p.add_argument("--faults", default="", help="e.g. drop@12,corrupt@40,door@1.5:0.5,alarm@2:1,reset@30")
-    p.add_argument("--log", default=None, help="write every executed line here, in order")
-    p.add_argument("--time-scale", type=float, default=1.0, help="machine seconds per real second")
-    p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each reply")
-    p.add_argument("--link", default=None, help="also make this symlink to the pty (a stable port path)")
-    p.add_argument("--set", action="append", default=[], metavar="N=V", help="a $ setting, e.g. 32=0")
-    args = p.parse_args(argv)
-    try:
-        settings = {int(k): float(v) for k, _, v in (s.partition("=") for s in args.set)}
-        sim = VirtualGrbl(baud=args.baud, rx_buffer=args.rx_buffer, blocks=args.blocks,
-                          time_scale=args.time_scale, faults=args.faults, log_path=args.log,
-                          reply_latency=args.latency_ms / 1000.0, settings=settings)
-    except (ValueError, grbl_faults.FaultSpecError) as exc:
-        print(f"fabedge sim grbl: {exc}", file=sys.stderr)
-        return 2
-    path = sim.start()
-    if args.link:
-        if os.path.islink(args.link):
-            os.unlink(args.link)
-        os.symlink(path, args.link)
-    print(path, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):          # also when started in the background (SIGINT ignored)
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        sim.stop()
-        if args.link and os.path.islink(args.link):
-            os.unlink(args.link)
-        print(f"executed {len(sim.executed)} lines, laser on {sim.laser_on_mm:.1f} mm / {sim.laser_on_s:.1f} s",
-              file=sys.stderr)
-    return 0
+    """`fabedge sim grbl ...` (see grbl_cli)."""
+    from drivers.sim.grbl_cli import main as cli_main
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
