@@ -8,6 +8,13 @@ bytes (`?`, `!`, `~`, 0x18) bypass the buffer and are written at once, so
 STOP is never behind the stream. Every refusal or alarm ends in a Paused or
 JobFailed event carrying GRBL's own sentence; nothing continues "anyway".
 
+A line answered `error:N` is never skipped silently (`line_error_policy`):
+`stop` fails the job (feed hold, then soft reset, so the queued moves do not
+keep cutting); `resend` sends the line once more at once, with a
+FirmwareMessage saying so, and fails the job if it is refused again. GRBL has
+already run the lines queued behind it, so the re-sent line runs out of order:
+where the order of the path matters, `stop` is the safe choice.
+
 Threads: a reader (parses every reply and posts events), a status poller
 (`?` at `status_hz`) and one streaming thread per job.
 """
