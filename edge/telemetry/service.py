@@ -48,6 +48,7 @@ class Telemetry:
         self.cfg = cfg
         b = cfg.broker
         self.topics = schema.Topics(cfg.machine.site, cfg.machine.id)
+        endpoint = Endpoint.from_config(b, cfg.machine.id)   # ConfigError before anything is opened
         self.spool = Spool(spool_path, max_bytes=int(b.spool_max_mb * (1 << 20)),
                            max_age_s=b.spool_max_age_h * 3600)
         self._on_command = on_command
@@ -55,7 +56,7 @@ class Telemetry:
         self._heartbeat_s = b.heartbeat_s
         self._will_delay_s = b.will_delay_s
         self._interval_s = b.telemetry_interval_s
-        self.link = Link(Endpoint.from_config(b, cfg.machine.id), f"fabedge-{cfg.machine.site}-{cfg.machine.id}",
+        self.link = Link(endpoint, f"fabedge-{cfg.machine.site}-{cfg.machine.id}",
                          self, window=window, backoff_max_s=backoff_max_s)
         # latest values from the agent (guarded by _lock; published by the link thread)
         self._lock = threading.Lock()
@@ -161,6 +162,15 @@ class Telemetry:
     def session(self) -> int:
         """The current (or last) connection's session number, as sent on `status`."""
         return self._session
+
+    def stats(self) -> dict[str, int]:
+        """Spool figures for the birth message's counters: rows and bytes waiting, rows delivered,
+        rows dropped (low priority / events when full / too old), samples dropped between batches."""
+        counters = self.spool.counters()
+        return {"spooled": len(self.spool), "spool_bytes": self.spool.bytes,
+                "delivered": counters.get("delivered", 0), "dropped_low": counters.get("dropped_low", 0),
+                "dropped_high": counters.get("dropped_high", 0), "dropped_age": counters.get("dropped_age", 0),
+                "dropped_samples": self.dropped_samples, "session": self._session}
 
     # ---- internals: building messages ----------------------------------------------------
     def _spool(self, topic: str, payload: dict, msg_id: str, prio: int, key: str | None = None,

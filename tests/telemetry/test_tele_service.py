@@ -82,6 +82,8 @@ def test_events_spooled_while_broker_down_arrive_in_order_marked_replayed(broker
     assert all(first[i]["replayed"] for i in ids) and evs[0]["replayed"] is False
     assert recorder.wait(lambda: any(m.get("replayed") for m in recorder.on("/tele")))  # spooled samples
     assert recorder.wait(lambda: len(t.spool) == 0)
+    stats = t.stats()
+    assert stats["spooled"] == 0 and stats["delivered"] >= 201 and stats["session"] == 2
     assert links[:3] == [True, False, True]
     assert recorder.on("/status")[-1] == {**recorder.on("/status")[-1], "status": "online", "session": 2}
     t.stop()
