@@ -76,21 +76,21 @@ def _number(buf, j, end):
     mant = 0
     digits = 0
     frac = 0
-    while j < end and 48 <= buf[j] <= 57:
-        if digits < 18:
-            mant = mant * 10 + (buf[j] - 48)
-            digits += 1
-        else:
-            frac -= 1                      # more than 18 digits: keep the magnitude
-        j += 1
-    if j < end and buf[j] == 46:
-        j += 1
-        while j < end and 48 <= buf[j] <= 57:
+    dot = 0
+    while j < end:                         # one loop for "123.456": one hard-to-predict exit, not two
+        d = np.int64(buf[j]) - 48
+        if 0 <= d <= 9:
             if digits < 18:
-                mant = mant * 10 + (buf[j] - 48)
+                mant = mant * 10 + d
                 digits += 1
-                frac += 1
-            j += 1
+                frac += dot
+            else:
+                frac -= 1 - dot            # more than 18 digits: keep the magnitude
+        elif d == -2 and dot == 0:         # '.'
+            dot = 1
+        else:
+            break
+        j += 1
     val = mant * _INV10[frac] if frac >= 0 else mant * _POW10[-frac]
     if neg:
         val = -val
