@@ -22,9 +22,11 @@ def start_broker(workdir, extra_conf: str = "") -> LocalBroker:
     """A broker with extra config lines (TLS, in-flight limits); the `broker` fixture is tests/conftest.py's."""
     return LocalBroker(workdir=workdir, extra_conf="\n".join(x for x in (STAY_ROOT, extra_conf) if x)).start()
 
+
 def make_cfg(url: str, **broker) -> config.Config:
     return config.from_dict({"machine": {"id": "mk3-1", "site": "lab-a"},
                              "broker": {"url": url, "will_delay_s": 2, "telemetry_interval_s": 0.2, **broker}})
+
 
 class Recorder:
     """Subscribes to everything under fabedge/ and keeps (topic, payload, retained) in arrival order."""
@@ -54,6 +56,7 @@ class Recorder:
 
     def stop(self) -> None:
         self.watcher.stop()
+
 
 @pytest.fixture
 def recorder(broker):
