@@ -1,0 +1,191 @@
+"""The first layer against the toolpath: is each object there, where it should be,
+complete, and is there material where none was asked for?
+
+Input: frame and empty-bed reference on the bed grid, and the expected label
+mask (the toolpath raster, 0 nothing, 1..254 objects, 255 no object) on the
+same grid. Material is what changed against the reference once the lighting
+change is removed (vision.normalize). Each object's offset comes from
+normalised cross-correlation of its expected mask with the material seen,
+refined to sub-pixel; coverage and gaps are then measured at that offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from vision.normalize import change_map, components, log_image
+from vision.registration import BedGrid
+
+NO_OBJECT = 255
+_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))   # symmetric: opening must not shift masks
+
+
+@dataclass(frozen=True)
+class FirstLayerParams:
+    threshold: float = 0.22            # log-ratio change that counts as material
+    light_sigma_mm: float = 8.0
+    search_mm: float = 7.0             # largest offset searched for
+    fail_coverage: float = 0.5         # below: object missing
+    warn_coverage: float = 0.88        # below: under-extrusion / gaps
+    fail_offset_mm: float = 0.75       # above: object shifted
+    warn_missing_mm2: float = 12.0     # largest hole in an object
+    fail_missing_mm2: float = 60.0
+    warn_outside_mm2: float = 8.0      # material where the toolpath has none
+    fail_outside_mm2: float = 40.0
+    outside_tolerance_mm: float = 1.5
+    min_object_mm2: float = 20.0       # thinner/smaller islands (skirt, purge line) are not judged
+
+
+@dataclass
+class ObjectResult:
+    label: int
+    name: str
+    expected_mm2: float
+    coverage: float                    # fraction of the expected area covered, at the measured offset
+    offset_mm: tuple[float, float]     # where the object really is, relative to the toolpath (bed mm)
+    largest_missing_mm2: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "name": self.name, "expected_mm2": round(self.expected_mm2, 1),
+                "coverage": round(self.coverage, 3),
+                "offset_mm": [round(self.offset_mm[0], 2), round(self.offset_mm[1], 2)],
+                "largest_missing_mm2": round(self.largest_missing_mm2, 1)}
+
+
+@dataclass
+class FirstLayerResult:
+    verdict: str                       # pass | warn | fail
+    reasons: list[str]
+    objects: list[ObjectResult]
+    outside_mm2: float
+    outside_blobs: list[tuple[float, float, float]] = field(default_factory=list)   # (x mm, y mm, area mm2)
+    material: np.ndarray | None = None     # bool, grid
+    expected: np.ndarray | None = None     # uint8 labels, grid (as given)
+    aligned_expected: np.ndarray | None = None  # bool, expected shifted by each object's offset
+    notes: list[str] = field(default_factory=list)   # what could not be judged (glare)
+
+    def details(self) -> dict:
+        return {"objects": [o.to_dict() for o in self.objects], "outside_mm2": round(self.outside_mm2, 1),
+                "outside_blobs": [[round(x, 1), round(y, 1), round(a, 1)] for x, y, a in self.outside_blobs[:10]],
+                "notes": list(self.notes)}
+
+
+def _offset(expected: np.ndarray, material: np.ndarray, box: tuple[int, int, int, int], search: int) -> tuple[float, float, float]:
+    """(dx, dy px, peak score) that best lays the expected mask onto the material."""
+    x, y, w, h = box
+    rows, cols = material.shape
+    x0, y0 = max(0, x - search), max(0, y - search)
+    x1, y1 = min(cols, x + w + search), min(rows, y + h + search)
+    tmpl = cv2.GaussianBlur(expected[y:y + h, x:x + w].astype(np.float32), (0, 0), 1.0)
+    area = material[y0:y1, x0:x1].astype(np.float32)
+    if tmpl.std() == 0 or area.std() == 0 or area.shape[0] < h or area.shape[1] < w:
+        return 0.0, 0.0, 0.0
+    score = cv2.matchTemplate(area, tmpl, cv2.TM_CCOEFF_NORMED)
+    _, peak, _, (px, py) = cv2.minMaxLoc(score)
+
+    def sub(a: float, b: float, c: float) -> float:
+        d = a - 2 * b + c
+        return 0.0 if d >= 0 else 0.5 * (a - c) / d
+
+    fx = sub(score[py, px - 1], peak, score[py, px + 1]) if 0 < px < score.shape[1] - 1 else 0.0
+    fy = sub(score[py - 1, px], peak, score[py + 1, px]) if 0 < py < score.shape[0] - 1 else 0.0
+    return px + fx + x0 - x, py + fy + y0 - y, float(peak)
+
+
+def _shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(mask.astype(np.uint8), m, mask.shape[::-1], flags=cv2.INTER_NEAREST) > 0
+
+
+def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected: np.ndarray, grid: BedGrid,
+                      names: list[str] | None = None, params: FirstLayerParams = FirstLayerParams()) -> FirstLayerResult:
+    """Verdict pass / warn / fail with reasons, per-object measurements and masks for the overlay."""
+    if expected.shape != frame_bed.shape[:2]:
+        raise ValueError(f"expected mask {expected.shape} is not on the frame's grid {frame_bed.shape[:2]}")
+    s = grid.mm_per_px
+    names = names or []
+    any_expected = expected > 0
+    tol = max(1, int(round(params.outside_tolerance_mm / s)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1, 2 * tol + 1))
+    near = cv2.dilate(any_expected.astype(np.uint8), kernel) > 0
+    strength, _ = change_map(log_image(frame_bed), log_image(reference_bed), near,
+                             params.light_sigma_mm / s, params.threshold)
+    material = strength > params.threshold
+    soft = np.clip(strength / (2 * params.threshold), 0, 1)   # graded evidence: sharper correlation peaks
+    material = cv2.morphologyEx(material.astype(np.uint8), cv2.MORPH_OPEN, _CROSS) > 0
+    # glare that saturates the sensor hides what is under it: such pixels are not judged
+    blind = cv2.dilate((frame_bed.min(axis=2) >= 245).astype(np.uint8), _CROSS) > 0
+
+    labels = [int(v) for v in np.unique(expected) if v not in (0, NO_OBJECT)]
+    islands: list[tuple[int, str, np.ndarray]] = [(k, names[k - 1] if k - 1 < len(names) else f"object {k}",
+                                                   expected == k) for k in labels]
+    if not labels:   # no object labels: judge each solid island of the toolpath
+        n, lab = cv2.connectedComponents((expected > 0).astype(np.uint8), connectivity=8)
+        islands = [(NO_OBJECT, f"island {i}", lab == i) for i in range(1, n)]
+    search = int(round(params.search_mm / s))
+    min_px = params.min_object_mm2 / (s * s)
+    aligned = np.zeros(expected.shape, bool)
+    results, reasons, verdict, notes = [], [], "pass", []
+
+    def flag(level: str, text: str) -> None:
+        nonlocal verdict
+        reasons.append(text)
+        if level == "fail" or verdict == "pass":
+            verdict = level
+
+    for label, name, obj in islands:
+        # gaps finer than the camera resolves (between perimeters and infill) are not expected to show
+        obj = cv2.morphologyEx(obj.astype(np.uint8), cv2.MORPH_CLOSE, _DISC) > 0
+        solid = cv2.erode(obj.astype(np.uint8), np.ones((3, 3), np.uint8))
+        area_px = int(obj.sum())
+        if solid.sum() < min_px:       # skirt, purge line, thin features: not judged on their own
+            aligned |= obj
+            continue
+        hidden = float((obj & blind).sum()) / area_px
+        if hidden > 0.4:               # glare hides it: say so rather than guess
+            notes.append(f"{name}: {hidden:.0%} hidden by glare, not judged")
+            aligned |= obj
+            continue
+        box = cv2.boundingRect(obj.astype(np.uint8))
+        dx, dy, peak = _offset(obj, soft, box, search)
+        seen_px = max(1, int((obj & ~blind).sum()))
+        cov0 = float((material & obj & ~blind).sum()) / seen_px
+        moved = _shift(obj, dx, dy)
+        cov = float((material & moved & ~blind).sum()) / max(1, int((moved & ~blind).sum()))
+        if peak < 0.3 or cov < cov0:   # nothing there to align to: keep the toolpath's place
+            dx, dy, moved, cov = 0.0, 0.0, obj, cov0
+        aligned |= moved
+        holes = moved & ~material & ~blind
+        holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, _CROSS)
+        blobs = components(holes, 1)
+        largest = blobs[0][4] * s * s if blobs else 0.0
+        off = (dx * s, -dy * s)
+        res = ObjectResult(label, name, area_px * s * s, cov, off, largest)
+        results.append(res)
+        dist = float(np.hypot(*off))
+        if cov < params.fail_coverage:
+            flag("fail", f"{name}: missing (only {cov:.0%} of its first layer is there)")
+            continue
+        if dist > params.fail_offset_mm:
+            flag("fail", f"{name}: shifted by {dist:.1f} mm (X{off[0]:+.1f} Y{off[1]:+.1f})")
+        if largest > params.fail_missing_mm2:
+            flag("fail", f"{name}: a gap of {largest:.0f} mm^2 in the first layer")
+        elif largest > params.warn_missing_mm2:
+            flag("warn", f"{name}: a gap of {largest:.0f} mm^2 in the first layer")
+        if cov < params.warn_coverage:
+            flag("warn", f"{name}: only {cov:.0%} covered (under-extrusion or gaps)")
+
+    near_aligned = cv2.dilate((aligned | any_expected).astype(np.uint8), kernel) > 0
+    outside = material & ~near_aligned
+    blobs = components(outside, max(2, int(2.0 / (s * s))))
+    outside_mm2 = sum(b[4] for b in blobs) * s * s
+    blob_list = [(*grid.px_to_mm(b[5], b[6]), b[4] * s * s) for b in blobs]
+    if outside_mm2 > params.fail_outside_mm2:
+        flag("fail", f"material outside the toolpath: {outside_mm2:.0f} mm^2 (blobs, spaghetti or a part left on the bed)")
+    elif outside_mm2 > params.warn_outside_mm2:
+        flag("warn", f"material outside the toolpath: {outside_mm2:.0f} mm^2")
+    return FirstLayerResult(verdict, reasons, results, outside_mm2, blob_list, material, expected, aligned, notes)
