@@ -13,12 +13,15 @@ connection session counter used by the status topic.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+log = logging.getLogger("fabedge.spool")
 
 PRIO_LOW = 0    # telemetry samples spooled while offline
 PRIO_HIGH = 1   # events and command results
@@ -69,11 +72,11 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self.max_age_s = float(max_age_s)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")   # a commit is on the card before put() returns
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        self.recovered_from: Path | None = None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db = self._start_over(exc)
         # The sender reads through its own connection: WAL lets it read while put() commits.
         self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._reader.execute("PRAGMA busy_timeout=10000")
@@ -85,6 +88,36 @@ class Spool:
         self._seq = self._meta("seq_reserved", 0)   # continue after the last reserved block
         self._seq_reserved = self._seq
         self._bytes, self._low_bytes, self._rows = self._measure()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")   # a commit is on the card before put() returns
+            db.execute("PRAGMA busy_timeout=10000")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT count(*) FROM outbox").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _start_over(self, exc: Exception) -> sqlite3.Connection:
+        """A damaged file (an SD card that lost power mid-write): keep it aside for a person,
+        start a new spool, and seed the counters from the clock so seq and session still only grow."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.recovered_from = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(self.recovered_from) + suffix))
+        log.error("spool %s is damaged (%s): moved to %s, starting a new one", self.path, exc,
+                  self.recovered_from)
+        db = self._open()
+        now = int(time.time())
+        for name, value in (("seq_reserved", now * 1000), ("session", now)):
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+        return db
 
     # ---- counters that survive restarts -------------------------------------------------
     def _meta(self, name: str, default: int) -> int:

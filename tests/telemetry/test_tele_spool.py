@@ -156,3 +156,17 @@ def test_every_acknowledged_put_survives_sigkill(tmp_path):
     assert set(confirmed) <= set(stored)
     assert stored == [f"id-{i}" for i in range(len(stored))]   # in order, no holes
     s.close()
+
+
+def test_a_damaged_file_is_kept_aside_and_counters_still_only_grow(tmp_path):
+    s = Spool(tmp_path / "s.db")
+    for i in range(3):
+        _put(s, i)
+    old_seq = _rows(s)[-1]["seq"]
+    s.close()
+    (tmp_path / "s.db").write_bytes(b"this is not a database" * 100)   # the card lost power mid-write
+    s = Spool(tmp_path / "s.db")
+    assert s.recovered_from is not None and s.recovered_from.exists() and len(s) == 0
+    _put(s, 9)
+    assert _rows(s)[0]["seq"] > old_seq and s.counter("session") > 1_000_000
+    s.close()
