@@ -21,9 +21,10 @@ from edge.toolpath.model import L_M, LF_OBJECT, LF_SENDABLE, Toolpath
 
 CHUNK_BYTES = 8 << 20
 
-# Commands Marlin / Prusa firmware / GRBL know; anything else is an "unknown command" warning.
+# Commands Marlin / Prusa firmware (G80 mesh levelling...) / GRBL know; anything else is an "unknown command" warning.
 _KNOWN_G = [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 17, 18, 19, 20, 21, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38,
-            40, 42, 43, 49, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 75, 76, 80, 90, 91, 92, 93, 94, 425]
+            40, 42, 43, 49, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 75, 76, 80, 81, 86, 87, 88, 90, 91, 92, 93, 94,
+            425]
 _KNOWN_M = ([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 16, 17, 18] + list(range(20, 35)) + [42, 43, 48, 73, 75, 76, 77,
             78, 80, 81, 82, 83, 84, 85, 86, 87, 92, 100, 102, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113,
             114, 115, 117, 118, 119, 120, 121, 122, 123, 125, 126, 127, 128, 129, 140, 141, 143, 145, 149, 150,

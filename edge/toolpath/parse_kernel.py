@@ -222,6 +222,8 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                 let = L_DOLLAR
                 text = True
                 j += 1
+                if j < n and 48 <= buf[j] <= 57:
+                    fl |= LF_SETTINGS                                # `$110=5000`: the planner re-reads it
                 continue
             u = c - 32 if 97 <= c <= 122 else c
             j += 1

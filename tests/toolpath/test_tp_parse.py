@@ -207,6 +207,7 @@ def test_subcodes_and_letters(tmp_path):
     assert (tp.letter[0], tp.code[0], tp.sub[0]) == (L_G, 28, 1)
     assert (tp.letter[1], tp.code[1], tp.sub[1]) == (L_G, 29, 2)
     assert tp.letter[2] == L_DOLLAR and tp.letter[3] == L_DOLLAR
+    assert not tp.line_flags[2] & LF_SETTINGS and tp.line_flags[3] & LF_SETTINGS   # `$32=1` is a setting
     assert (tp.letter[4], tp.code[4]) == (L_M, 104)          # T on an M line is a parameter
 
 
