@@ -30,9 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     watch.add_argument("--ca-file", default="")
     watch.add_argument("--cert-file", default="")
     watch.add_argument("--key-file", default="")
+    from edge.fleetsim_cli import add_simulate     # `fleet simulate` (region scale, edge/fleetsim*.py)
+    add_simulate(sub)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "simulate":
+        from edge.fleetsim_cli import run as simulate
+        return simulate(args)
     from edge.fleet import FleetView
     from edge.telemetry.client import Endpoint, Watcher
     from edge.telemetry.schema import TOPIC_PREFIX

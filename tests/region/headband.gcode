@@ -1,0 +1,17 @@
+; face-shield headband (tiny stand-in for the campaign tests): home, one outline, done
+G28
+G90
+M83
+G1 Z0.3 F600
+G1 X20 Y20 F6000
+G1 X60 Y20 E2.0 F1800
+G1 X60 Y30 E0.5
+G1 X20 Y30 E2.0
+G1 X20 Y20 E0.5
+G1 Z0.5 F600
+G1 X60 Y20 E2.0 F1800
+G1 X60 Y30 E0.5
+G1 X20 Y30 E2.0
+G1 X20 Y20 E0.5
+G1 Z10 F600
+M84
