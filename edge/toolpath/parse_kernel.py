@@ -29,10 +29,9 @@ from edge.toolpath.parse_move import (  # noqa: F401  (re-exported: parse.py and
 # Reference counting is off (_nrt=False) in these kernels: they allocate nothing, and
 # numba's atomic incref/decref of every array passed to a helper cost ~200 ns per call.
 
-NEED_SPACE = 1
+DONE, NEED_SPACE = 0, 1                     # parse_chunk's return values
 _POW10 = np.array([10.0 ** k for k in range(40)])
 _INV10 = np.array([10.0 ** -k for k in range(40)])
-DONE = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -91,6 +90,7 @@ def _number(buf, j, end):
         else:
             break
         j += 1
+    frac = max(frac, -39)                  # absurdly long integers: stay inside the table
     val = mant * _INV10[frac] if frac >= 0 else mant * _POW10[-frac]
     if neg:
         val = -val
