@@ -44,17 +44,6 @@ PROGRESS_FLUSH_S = 0.5
 REOPEN_S = 5.0
 
 
-def _driver_for(cfg: Config, on_event: Callable[[DriverEvent], None]) -> Any:
-    s = cfg.serial
-    if s.protocol == "grbl":
-        from drivers.grbl import GrblDriver
-        return GrblDriver(s.port, s.baud, on_event)
-    from drivers.marlin import MarlinDriver
-    return MarlinDriver(s.port, s.baud, on_event, rx_buffer=s.rx_buffer, command_slots=s.command_slots,
-                        timeout_s=s.timeout_s, park_gcode=cfg.stream.park_gcode,
-                        restore_gcode=cfg.stream.restore_gcode, max_line_length=cfg.limits.max_line_length)
-
-
 class Agent(JobsMixin, RunMixin, InspectMixin):
     """Construct, then `run()` (blocks until `shutdown()` or a Shutdown event)."""
 
@@ -115,7 +104,8 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
     def start(self) -> None:
         """Open everything; returns with the loop ready to run (also used by tests)."""
         for job in self.store.recover():
-            log.warning("job %s was %s when the agent stopped: now interrupted", job.id, job.state)
+            log.warning("job %s was cut short (%s): now interrupted at line %d, layer %d; it waits for the operator",
+                        job.id, job.error, job.acked_line, job.layer)
             self.interrupted_at_start.append(job)
         self.panel = Panel(self.cfg.panel, self.post, stop_hook=self.stop_now, pins=self._pins)
         self.telemetry = self._make_telemetry()
@@ -230,10 +220,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
     def _make_driver(self) -> Any:
         if self._driver_factory is not None:
             return self._driver_factory(self.cfg, self.post)
-        try:
-            from edge.stream import open_driver
-        except ImportError:          # a build without the stream glue: the drivers directly
-            return _driver_for(self.cfg, self.post)
+        from edge.stream import open_driver
         return open_driver(self.cfg, self.post)
 
     def on_driver_ready(self, event: DriverReady) -> None:

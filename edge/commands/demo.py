@@ -136,9 +136,12 @@ class DemoRig:
         return self.agent
 
     def stop_agent(self) -> None:
+        """Stop the agent's loop (a job still running stays `running` in the store, as after a crash)."""
+        from drivers.gpio import Pins
         if self.agent is not None and self.thread is not None:
             self.agent.shutdown("demo over")
             self.thread.join(20)
+            self.pins = Pins("mock")     # the panel closed its pins; a restarted agent gets fresh ones
         self.agent = self.thread = None
 
     def press(self, button: str, hold_s: float = 0.05) -> None:
