@@ -66,7 +66,7 @@ class VirtualGrbl(PacedLink, SystemCommands):
         # observable state ---------------------------------------------------------
         self.executed: deque[str] = deque(maxlen=max_log)   # every executed line, in order
         self.rt_log: deque[tuple[int, float]] = deque(maxlen=10000)  # (real-time byte, monotonic arrival)
-        self.errors: list[tuple[int, int, str]] = []        # (G-code line no., error code, text)
+        self.errors: deque[tuple[int, int, str]] = deque(maxlen=10000)  # (G-code line no., code, text)
         self.overflow_bytes = 0                             # lost to a full receive buffer
         self.eeprom_overlap_bytes = 0                       # arrived (and lost) during an EEPROM write
         self.resets = 0

@@ -16,6 +16,8 @@ import select
 import termios
 import time
 
+OUT_LIMIT = 4096             # reply lines waiting to go out
+
 
 class PacedLink:
     """`_emit` (queue reply lines), `_write_loop` and `_read_loop` threads; `_receive` is the firmware's."""
@@ -27,6 +29,8 @@ class PacedLink:
             return
         data = "".join(f"{ln}\r\n" for ln in lines).encode("ascii")
         with self._out_cond:
+            if len(self._out) >= OUT_LIMIT:               # a host that never reads: drop the oldest, stay bounded
+                self._out.popleft()
             self._out.append((time.monotonic() + self.reply_latency, data))
             self._out_cond.notify()
 

@@ -23,7 +23,7 @@ def test_eeprom_commands_never_overlap_within_a_job(rig):
     sim, drv, rec = rig(time_scale=200.0, eeprom_write_s=0.03)
     drv.start_job(lines)
     rec.wait(JobFinished, 60)
-    assert sim.eeprom_overlap_bytes == 0 and sim.errors == []
+    assert sim.eeprom_overlap_bytes == 0 and list(sim.errors) == []
     assert list(sim.executed) == expected(lines)
 
 

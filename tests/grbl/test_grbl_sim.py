@@ -122,3 +122,22 @@ def test_homing_needs_22_and_shows_home(port):
     assert ask(p, b"?", 0.05).startswith("<Home|")
     time.sleep(0.5)
     assert ask(p, b"?").startswith("<Idle|")
+
+
+def test_transient_states_hold_1_door_2_door_3(port):
+    sim, p = port(time_scale=0.2)                                  # slow machine: transients last long enough
+    ask(p, b"G1 X50 F600 M4 S400\n")
+    assert ask(p, b"!?", 0.05).startswith("<Hold:1|")              # decelerating
+    time.sleep(0.3)
+    assert ask(p, b"?").startswith("<Hold:0|")
+    ask(p, b"~")
+    assert ask(p, b"?").startswith("<Run|")
+    sim.open_door()
+    assert ask(p, b"?", 0.05).startswith("<Door:2|")               # stopping with the door open
+    time.sleep(0.3)
+    assert ask(p, b"?").startswith("<Door:1|")
+    sim.close_door()
+    ask(p, b"~", 0.05)
+    assert ask(p, b"?", 0.05).startswith("<Door:3|")               # restoring after cycle start
+    time.sleep(1.0)
+    assert ask(p, b"?").startswith("<Run|")

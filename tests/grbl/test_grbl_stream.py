@@ -18,7 +18,7 @@ def test_executed_log_equals_file_in_order(rig, name):
     done = rec.wait(JobFinished, timeout=60)
     assert done.lines == len(lines)
     assert list(sim.executed) == expected(lines)
-    assert sim.errors == [] and sim.overflow_bytes == 0
+    assert list(sim.errors) == [] and sim.overflow_bytes == 0
     acked = [e.line for e in rec.of(LineAcked)]
     assert acked == [n for n, _ in lines]                       # acknowledged in file order, each once
     assert 0 < drv.max_inflight_bytes <= 127                    # counted against GRBL's 127 usable bytes
