@@ -23,6 +23,7 @@ from typing import Any, Callable
 from edge.config import Config
 from edge.telemetry import schema
 from edge.telemetry.client import Endpoint, Link, Will
+from edge.telemetry.poison import PoisonGuard
 from edge.telemetry.spool import PRIO_HIGH, PRIO_LOW, Spool
 
 log = logging.getLogger("fabedge.telemetry")
@@ -73,6 +74,8 @@ class Telemetry:
         self._replay_mark = 0             # rows up to this id were spooled before the connection
         self._inflight: dict[int, int] = {}   # paho mid -> spool row id
         self._acked: list[int] = []
+        self._refused: list[int] = []
+        self._poison = PoisonGuard()
         self._last_ack_flush = time.monotonic()
         self._last_state_pub = 0.0
         self._last_tele = time.monotonic()
@@ -170,7 +173,9 @@ class Telemetry:
         return {"spooled": len(self.spool), "spool_bytes": self.spool.bytes,
                 "delivered": counters.get("delivered", 0), "dropped_low": counters.get("dropped_low", 0),
                 "dropped_high": counters.get("dropped_high", 0), "dropped_age": counters.get("dropped_age", 0),
-                "dropped_samples": self.dropped_samples, "session": self._session}
+                "refused": counters.get("refused", 0), "quarantined": counters.get("quarantined", 0),
+                "dropped_samples": self.dropped_samples,
+                "session": self._session}
 
     # ---- internals: building messages ----------------------------------------------------
     def _spool(self, topic: str, payload: dict, msg_id: str, prio: int, key: str | None = None,
@@ -203,6 +208,7 @@ class Telemetry:
         self._replay_mark = self.spool.max_id()
         self._cursor = 0
         self._inflight.clear()
+        self._poison.connected()
         self._ready = False
         self._waiting.clear()
         # "online" first: the retained status we then get back from our subscription is our own
@@ -227,6 +233,10 @@ class Telemetry:
     def link_down(self) -> None:
         self._ready = False
         self._flush_acks(force=True)
+        poison = self._poison.dropped(self._inflight.values())
+        if poison is not None:
+            log.error("spooled message %d makes the broker drop the connection (ACL?): set aside", poison)
+            self.spool.quarantine(poison)
         self._inflight.clear()
         self._cursor = 0
         self._notify_link(False)
@@ -263,9 +273,12 @@ class Telemetry:
         if row is None:
             self._waiting.discard(mid)
             return
-        if not ok:
+        self._poison.acked(row)
+        if ok:
+            self._acked.append(row)
+        else:   # a permanent refusal (ACL, quota): keeping it would block everything behind it
             log.warning("broker refused spooled message %d (e.g. ACL); dropping it", row)
-        self._acked.append(row)
+            self._refused.append(row)
 
     def tick(self, link: Link) -> None:
         now = time.monotonic()
@@ -308,7 +321,8 @@ class Telemetry:
             self._spool(self.topics.tele, body, schema.new_event_id(), PRIO_LOW)
 
     def _send_spool(self, link: Link) -> None:
-        room = self._window - len(self._inflight)
+        window = 1 if self._poison.isolating else self._window
+        room = window - len(self._inflight)
         while room > 0 and link.is_connected:
             rows = self.spool.read(self._cursor, min(room, 500))
             if not rows:
@@ -320,17 +334,23 @@ class Telemetry:
                     return
                 self._inflight[mid] = row.id
                 self._cursor = row.id
-            room = self._window - len(self._inflight)
+            room = window - len(self._inflight)
 
     def _flush_acks(self, force: bool = False) -> None:
         now = time.monotonic()
+        if self._refused:
+            refused, self._refused = self._refused, []
+            self._delete(refused, "refused")
         if self._acked and (force or len(self._acked) >= ACK_FLUSH_ROWS or now - self._last_ack_flush >= ACK_FLUSH_S):
             acked, self._acked = self._acked, []
             self._last_ack_flush = now
-            try:
-                self.spool.ack(acked)
-            except Exception:
-                log.exception("could not delete %d acknowledged rows (they will be sent again)", len(acked))
+            self._delete(acked, "delivered")
+
+    def _delete(self, rows: list[int], counter: str) -> None:
+        try:
+            self.spool.ack(rows, counter)
+        except Exception:
+            log.exception("could not delete %d acknowledged rows (they will be sent again)", len(rows))
 
     def _final(self, link: Link) -> None:
         """Before a clean stop: let in-flight rows finish, then retained "offline"."""

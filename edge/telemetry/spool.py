@@ -25,6 +25,7 @@ log = logging.getLogger("fabedge.spool")
 
 PRIO_LOW = 0    # telemetry samples spooled while offline
 PRIO_HIGH = 1   # events and command results
+PRIO_QUARANTINE = -1   # never sent again: the broker drops the connection over it
 
 SEQ_BLOCK = 1000          # sequence numbers reserved per meta write
 LOW_PRIO_SHARE = 0.25     # low-priority rows may fill at most this share of the byte bound
@@ -275,8 +276,8 @@ class Spool:
         with self._read_lock:
             if self._closed:
                 return []
-            cur = self._reader.execute("SELECT id, topic, payload, prio FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-                                   (after_id, limit))
+            cur = self._reader.execute("SELECT id, topic, payload, prio FROM outbox WHERE id > ? AND prio >= 0 "
+                                       "ORDER BY id LIMIT ?", (after_id, limit))
             return [Row(r[0], r[1], bytes(r[2]), r[3]) for r in cur]
 
     def max_id(self) -> int:
@@ -285,8 +286,9 @@ class Spool:
                 return 0
             return int(self._reader.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0])
 
-    def ack(self, ids: Iterable[int]) -> None:
-        """Delete rows the broker acknowledged (one transaction for the whole batch)."""
+    def ack(self, ids: Iterable[int], counter: str = "delivered") -> None:
+        """Delete rows the broker acknowledged (one transaction for the whole batch); `counter`
+        names the meta counter to add them to ("refused" for a PUBACK with an error code)."""
         ids = sorted(ids)
         if not ids:
             return
@@ -296,7 +298,7 @@ class Spool:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 total, low, rows = self._delete_ids(ids)
-                self._bump_meta("delivered", rows)
+                self._bump_meta(counter, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -304,6 +306,23 @@ class Spool:
             self._bytes -= total
             self._low_bytes -= low
             self._rows -= rows
+
+    def quarantine(self, row_id: int) -> None:
+        """Keep a row that cannot be delivered but stop sending it (a person may look at it);
+        it still counts against the bounds and goes when the spool is full or too old."""
+        with self._write:
+            if self._closed:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._db.execute(f"UPDATE outbox SET prio = {PRIO_QUARANTINE} WHERE id = ? AND prio >= 0",
+                                     (row_id,)).rowcount
+                self._bump_meta("quarantined", n)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._bytes, self._low_bytes, self._rows = self._measure()
 
     def prune_old(self, now: float | None = None) -> int:
         """Drop rows older than the age bound; returns how many."""

@@ -173,3 +173,40 @@ def test_probe_reports_the_protocol_or_a_clear_failure(broker, tmp_path):
         assert probe(make_cfg(f"mqtt://127.0.0.1:{front.port}")) == "3.1.1"
     finally:
         front.close()
+
+
+def test_a_message_the_broker_refuses_is_dropped_and_never_blocks_the_spool(tmp_path):
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "mk3-1", "pw"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "region", "pw"], check=True)
+    acl.write_text("user region\ntopic read fabedge/#\n\n"
+                   "user mk3-1\ntopic readwrite fabedge/v1/lab-a/mk3-1/status\n"
+                   "topic write fabedge/v1/lab-a/mk3-1/evt/job.done\ntopic read fabedge/v1/lab-a/mk3-1/cmd/req\n")
+    broker = start_broker(tmp_path / "broker", f"password_file {passwd}\nacl_file {acl}\nallow_anonymous false")
+    (tmp_path / "pw").write_text("pw")
+    from edge.telemetry.client import Watcher
+    got = []
+    region = Watcher(Endpoint.from_url(broker.url, username="region", password="pw"), ["fabedge/#"],
+                     lambda t, p, r: got.append(t)).start()
+    try:
+        t = Telemetry(make_cfg(broker.url, password_file=str(tmp_path / "pw")), tmp_path / "spool.db",
+                      on_command=lambda p, r: None)
+        t.start()
+        t.event("error", {"message": "not allowed by the ACL"})
+        t.event("job.done", {"job_id": "j1"})
+        deadline = time.monotonic() + 20
+        while "fabedge/v1/lab-a/mk3-1/evt/job.done" not in got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "fabedge/v1/lab-a/mk3-1/evt/job.done" in got        # the refused event did not block it
+        assert "fabedge/v1/lab-a/mk3-1/evt/error" not in got
+        while t.spool.read(0, 10) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = t.stats()
+        # mosquitto drops the connection over the denied message: it is set aside, not lost
+        # (a broker that answers PUBACK 0x87 instead gets it counted as refused)
+        assert stats["quarantined"] + stats["refused"] == 1 and t.spool.read(0, 10) == []
+        assert t.connected
+        t.stop()
+    finally:
+        region.stop()
+        broker.close()

@@ -170,3 +170,33 @@ def test_a_damaged_file_is_kept_aside_and_counters_still_only_grow(tmp_path):
     _put(s, 9)
     assert _rows(s)[0]["seq"] > old_seq and s.counter("session") > 1_000_000
     s.close()
+
+
+def test_quarantined_rows_are_kept_but_not_sent(tmp_path):
+    s = Spool(tmp_path / "s.db")
+    for i in range(3):
+        _put(s, i)
+    first = s.read(0, 1)[0]
+    s.quarantine(first.id)
+    assert [json.loads(r.payload)["n"] for r in s.read(0, 10)] == [1, 2]
+    assert len(s) == 3 and s.counters()["quarantined"] == 1
+    s.close()
+
+
+def test_poison_guard_isolates_then_names_the_row():
+    from edge.telemetry.poison import PoisonGuard
+    g = PoisonGuard(strikes=3, quick_s=10)
+    for _ in range(2):
+        g.connected(now=0)
+        assert g.dropped([7, 8, 9], now=1) is None
+    assert not g.isolating
+    g.connected(now=0)
+    assert g.dropped([7, 8], now=1) is None and g.isolating      # third strike: send it alone
+    g.connected(now=0)
+    assert g.dropped([7], now=1) == 7 and not g.isolating        # dies alone: poison
+    g.connected(now=0)
+    assert g.dropped([10], now=60) is None and g.suspect is None  # a connection that lived long: an outage
+    g.connected(now=0)
+    g.dropped([11], now=1)
+    g.acked(11)
+    assert g.suspect is None
