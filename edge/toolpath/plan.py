@@ -76,6 +76,10 @@ def _apply_setting(p: np.ndarray, letter: int, code: int, text: bytes) -> bool:
     if letter != L_M:
         return False
     w = _words(text)
+    # a zero or negative limit would stall the machine model (division by zero): the
+    # firmware's own bounds checks reject such values, so the planner ignores them too
+    for key in [k for k, v in w.items() if v <= 0.0 and not (code == 205 and k in "XYZESTJB")]:
+        del w[key]
     axes = "XYZE"
     if code == 201:                                   # max acceleration per axis
         for i, a in enumerate(axes):
@@ -152,6 +156,8 @@ CHUNK_SEGMENTS = 1 << 18   # segments per parallel chunk (files below this plan 
 def chunk_bounds(seg_line: np.ndarray, chunk: int = CHUNK_SEGMENTS) -> np.ndarray:
     """Chunk starts (plus the end) at line starts, depending only on the segment count."""
     nseg = len(seg_line)
+    if nseg == 0:
+        return np.zeros(2, np.int64)          # one empty chunk: it still credits the waits
     k = max(1, -(-nseg // max(1, chunk)))
     cuts = np.arange(1, k, dtype=np.int64) * nseg // k
     cuts = np.searchsorted(seg_line, seg_line[cuts], side="left") if len(cuts) else cuts

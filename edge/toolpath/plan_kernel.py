@@ -194,7 +194,7 @@ def _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, 
         f = max(f, p[P_VMIN_T] if de == 0.0 else p[P_VMIN])
         if f <= 0.0:
             f = MIN_PLANNER_SPEED
-        cruise = _limit_by_axes(f, p, P_VMAX, ux, uy, uz, ue)
+        cruise = max(_limit_by_axes(f, p, P_VMAX, ux, uy, uz, ue), MIN_PLANNER_SPEED)
         # block acceleration by move kind, limited by the axes
         if mode == MODE_GRBL:
             acc = _limit_by_axes(_BIG, p, P_AMAX, ux, uy, uz, 0.0)

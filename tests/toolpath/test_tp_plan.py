@@ -278,3 +278,12 @@ def test_prusaslicer_estimate_line_is_read_with_days():
     text = b"; filament used [mm] = 1.0\n; estimated printing time (normal mode) = 1d 13h 32m 49s\n"
     assert prusa_normal_estimate(text) == 86400 + 13 * 3600 + 32 * 60 + 49
     assert prusa_normal_estimate(b"; nothing here\n") is None
+
+
+def test_zero_limits_in_a_file_are_ignored_and_waits_without_moves_count(tmp_path):
+    tp = _gcode(tmp_path, "M204 S0 P0\nM201 X0\nM203 X0\nG1 X10 F600\n")
+    plan(tp, motion())
+    assert tp.total_time() == pytest.approx(trapezoid_time(10, 10, 1000, 8, 8), rel=1e-4)
+    only_wait = _gcode(tmp_path, "; no moves\nG4 S3\n")
+    plan(only_wait, motion())
+    assert len(only_wait.seg_x) == 0 and only_wait.total_time() == pytest.approx(3.0)
