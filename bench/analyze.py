@@ -9,7 +9,7 @@ with a warm one, and the time estimate against PrusaSlicer's own. Every
 measurement runs in its own child process so memory and caches do not leak
 between them. Results go under `## analyze` in bench/RESULTS.md.
 
-Makes what it needs on first use: the big file (bench/make_big_gcode.sh,
+Makes what it needs on first use: the big files (bench/make_big_gcode.sh,
 prusa-slicer) and OctoPrint in its own venv (bench/.venv-octoprint), both
 git-ignored.  usage: python bench/analyze.py [--no-results]
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = ROOT / "bench" / "out" / "big_prusa_bunny_x9.gcode"
+BIG_MARLIN2 = ROOT / "bench" / "out" / "big_prusa_marlin2_torus_x16.gcode"   # a second estimate check
 OP_VENV = ROOT / "bench" / ".venv-octoprint"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 FIXTURES = ROOT / "tests" / "fixtures" / "slicer"
@@ -86,6 +87,10 @@ def child_fabedge(path: str, steady: bool) -> dict:
             best = run if best is None or run[0] < best[0] else best
         out.update(steady_wall=best[0], steady_cpu=best[1], steady_hwm_kb=best[2])
         out["fixtures"] = fixture_errors()
+        b = analyze(str(BIG_MARLIN2), cfg)
+        with open(BIG_MARLIN2, "rb") as fh:
+            out["marlin2"] = {"estimate_s": b.estimated_time_s, "prusa_s": prusa_normal_estimate(fh.read()),
+                              "mb": BIG_MARLIN2.stat().st_size / 1e6}
     return out
 
 
@@ -133,11 +138,12 @@ def _run_child(python: str, args: list[str], env: dict | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def ensure_big_file() -> Path:
-    if not BIG.exists():
-        print("making the big PrusaSlicer file (once) ...", flush=True)
-        subprocess.run(["bash", str(ROOT / "bench" / "make_big_gcode.sh"), str(BIG)], check=True,
-                       stdout=subprocess.DEVNULL)
+def ensure_big_files() -> Path:
+    for variant, path in (("mk3s", BIG), ("marlin2", BIG_MARLIN2)):
+        if not path.exists():
+            print(f"making {path.name} with prusa-slicer (once) ...", flush=True)
+            subprocess.run(["bash", str(ROOT / "bench" / "make_big_gcode.sh"), variant, str(path)], check=True,
+                           stdout=subprocess.DEVNULL)
     return BIG
 
 
@@ -163,7 +169,7 @@ def main() -> int:
         res = child_octoprint(path) if kind == "octoprint" else child_fabedge(path, kind == "fabedge-steady")
         print(json.dumps(res))
         return 0
-    big = ensure_big_file()
+    big = ensure_big_files()
     op_python = ensure_octoprint()
     size_mb = big.stat().st_size / 1e6
     warm_dir = os.environ.get("NUMBA_CACHE_DIR") or str(ROOT / ".cache" / "numba")
@@ -197,6 +203,9 @@ def main() -> int:
               f"Time estimate on the big file: fabedge {warm['estimate_s']:.0f} s, PrusaSlicer (normal mode) "
               f"{prusa:.0f} s: error **{est_err:+.2%}**; OctoPrint's estimate {op['estimate_s']:.0f} s "
               f"({(op['estimate_s'] - prusa) / prusa:+.1%}).", "",
+              f"Second big file `{BIG_MARLIN2.name}` ({warm['marlin2']['mb']:.0f} MB, Marlin 2 flavour, M204 P/R/T): "
+              f"fabedge {warm['marlin2']['estimate_s']:.0f} s, PrusaSlicer {warm['marlin2']['prusa_s']:.0f} s: error "
+              f"**{(warm['marlin2']['estimate_s'] - warm['marlin2']['prusa_s']) / warm['marlin2']['prusa_s']:+.2%}**.", "",
               "Planned time vs the slicer's own estimate on the fixtures (tests/fixtures/slicer):", "",
               "| fixture | slicer | slicer s | planned s | error |", "|---|---|---:|---:|---:|"]
     for r in warm["fixtures"]:
