@@ -13,7 +13,7 @@ wear by the hour, so the region counts them per job.
     settings = read_settings(driver)             # driver.send_command("$$")
     report = check(tp, cfg, settings)            # raises LaserRefused
     telemetry.publish(report.telemetry())
-    WearCounter(state_dir / "laser-wear.json").add(laser_on_until(tp, last_line), mm)   # lifetime hours
+    WearCounter(state_dir / "laser-wear.json").add(*laser_use_until(tp, last_acked_line))  # lifetime
 """
 
 from __future__ import annotations
@@ -147,14 +147,15 @@ def _power_modes(tp: Toolpath) -> set[str]:
     return {f"M{int(c)}" for c in np.unique(tp.code[m_lines])}
 
 
-def _path_lengths(tp: Toolpath) -> tuple[float, float]:
-    """(laser-on mm, laser-off mm) along the segments."""
-    if not len(tp.seg_x):
+def _path_lengths(tp: Toolpath, segments: int | None = None) -> tuple[float, float]:
+    """(laser-on mm, laser-off mm) along the first `segments` segments (all by default)."""
+    n = len(tp.seg_x) if segments is None else segments
+    if not n:
         return 0.0, 0.0
-    xyz = np.stack([tp.seg_x, tp.seg_y, tp.seg_z], axis=1).astype(np.float64)
+    xyz = np.stack([tp.seg_x[:n], tp.seg_y[:n], tp.seg_z[:n]], axis=1).astype(np.float64)
     prev = np.vstack([np.asarray(tp.start, np.float64)[None, :], xyz[:-1]])
     length = np.linalg.norm(xyz - prev, axis=1)
-    on = (tp.seg_flags & SF_LASER) != 0
+    on = (tp.seg_flags[:n] & SF_LASER) != 0
     return float(length[on].sum()), float(length[~on].sum())
 
 
@@ -176,11 +177,15 @@ def _times(tp: Toolpath, cfg: Config, settings: dict[int, float]) -> tuple[float
     return tp.total_time(), float(tp.line_time[on].sum(dtype=np.float64))
 
 
-def laser_on_until(tp: Toolpath, line: int) -> float:
-    """Planned laser-on seconds of file lines 1..line (after check() planned tp): what a job that
-    stopped at `line` (JobFailed / JobCancelled .last_acked_line) really cost the tube."""
-    on = ((tp.line_flags[:max(0, line)] & LF_LASER) != 0)
-    return float(tp.line_time[:max(0, line)][on].sum(dtype=np.float64))
+def laser_use_until(tp: Toolpath, line: int) -> tuple[float, float]:
+    """(laser-on seconds, laser-on mm) of file lines 1..line, planned (check() has planned tp): what a job
+    that stopped at `line` (JobFailed / JobCancelled .last_acked_line) really cost the tube."""
+    n = max(0, min(line, tp.lines))
+    on = (tp.line_flags[:n] & LF_LASER) != 0
+    seconds = float(tp.line_time[:n][on].sum(dtype=np.float64))
+    segs = int(np.searchsorted(tp.seg_line, n))             # segments of lines 0..n-1 (seg_line is sorted)
+    on_mm, _ = _path_lengths(tp, segs)
+    return seconds, on_mm
 
 
 class WearCounter:

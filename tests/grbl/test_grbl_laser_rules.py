@@ -97,14 +97,16 @@ def test_a_job_does_not_start_on_a_controller_in_alarm(rig):
 
 
 def test_partial_laser_time_and_lifetime_wear_counter(tmp_path):
-    from edge.laser import WearCounter, laser_on_until
+    from edge.laser import WearCounter, laser_use_until
 
     tp = load(VECTOR)
     report = check(tp, laser_cfg(), {32: 1, 30: 1000})
-    assert laser_on_until(tp, 0) == 0.0
-    assert laser_on_until(tp, tp.lines) == pytest.approx(report.laser_on_s)
-    half = laser_on_until(tp, 36)
+    assert laser_use_until(tp, 0) == (0.0, 0.0)
+    whole = laser_use_until(tp, tp.lines)
+    assert whole == (pytest.approx(report.laser_on_s), pytest.approx(report.laser_on_mm))
+    half, half_mm = laser_use_until(tp, 28)                      # stopped after the first pass (lines 7-27)
     assert 0 < half < report.laser_on_s
+    assert half_mm == pytest.approx(report.laser_on_mm / 3, rel=1e-3)
     wear = WearCounter(tmp_path / "state" / "laser-wear.json")
     wear.add(report.laser_on_s, report.laser_on_mm)
     totals = wear.add(half, 10.0)
