@@ -73,8 +73,8 @@ def trapezoid_time(d, a, entry, cruise, exit_v):
     acc_d = max(0.0, (cruise * cruise - entry * entry) * inv2a)
     dec_d = max(0.0, (cruise * cruise - exit_v * exit_v) * inv2a)
     cruise_d = d - acc_d - dec_d
-    if cruise_d >= 0.0:
-        return (2.0 * cruise - entry - exit_v) / a + cruise_d / cruise
+    if cruise_d >= 0.0:   # (an entry or exit above cruise takes no time to reach: PrusaSlicer does the same)
+        return (max(0.0, cruise - entry) + max(0.0, cruise - exit_v)) / a + cruise_d / cruise
     acc_d = min(max((2.0 * a * d - entry * entry + exit_v * exit_v) * 0.5 * inv2a, 0.0), d)
     peak = math.sqrt(max(0.0, entry * entry + 2.0 * a * acc_d))
     tail = math.sqrt(max(0.0, peak * peak - 2.0 * a * (d - acc_d)))

@@ -287,3 +287,10 @@ def test_zero_limits_in_a_file_are_ignored_and_waits_without_moves_count(tmp_pat
     only_wait = _gcode(tmp_path, "; no moves\nG4 S3\n")
     plan(only_wait, motion())
     assert len(only_wait.seg_x) == 0 and only_wait.total_time() == pytest.approx(3.0)
+
+
+def test_trapezoid_time_never_goes_negative_when_exit_exceeds_cruise():
+    # exit above cruise (the next block is faster): accelerate to cruise, then cruise to the end
+    t = K.trapezoid_time(10.0, 1000.0, 0.0, 10.0, 50.0)
+    assert t == pytest.approx(10.0 / 1000.0 + (10.0 - 0.05) / 10.0)
+    assert K.trapezoid_time(10.0, 1000.0, 20.0, 10.0, 0.0) == pytest.approx(10.0 / 1000 + (10.0 - 0.05) / 10.0)
