@@ -185,8 +185,10 @@ class FleetSim:
             jobs = store.list(100000)
             out["machines"][m.seat.name] = {
                 "kind": m.kind, "start_presses_armed": self.operators.starts_pressed(m.seat),
-                "jobs_started": sum(1 for j in jobs if j.state not in ("staged", "armed", "rejected")),
-                "counters": store.counters()}
+                "jobs": len(jobs), "counters": store.counters(),
+                # homing opens every print: how often the firmware itself began a job
+                "executed_g28": sum(1 for c in m.executed() if c.startswith("G28")) if m.kind == "printer" else None}
+            store.close()
         if self.light is not None:
             out["light"] = self.light.summary()
         return out
