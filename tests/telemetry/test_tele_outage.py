@@ -58,7 +58,13 @@ def test_ten_thousand_events_survive_broker_outage_and_publisher_sigkill(fast_br
     first = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         assert _wait(lambda: _progress(progress) >= 2000, 30), "publisher too slow"
+        # Freeze the machine for a moment so the counter holds everything the broker acknowledged:
+        # mosquitto keeps undelivered messages in memory, and killing it would lose them - the
+        # broker's durability, not fabedge's, which is what this test is about.
+        first.send_signal(signal.SIGSTOP)
+        _wait_stable(lambda: len(rec.on("/evt/part.outcome")), 0.7, 30)
         broker.kill()                                   # outage: the region's broker dies
+        first.send_signal(signal.SIGCONT)
         assert _wait(lambda: _progress(progress) >= 3500, 30)
         first.send_signal(signal.SIGKILL)               # and the Pi loses power mid-spool
         first.wait(10)
@@ -91,6 +97,17 @@ def test_ten_thousand_events_survive_broker_outage_and_publisher_sigkill(fast_br
     assert len({e["boot_id"] for e in order}) == 1 and all(e["machine"] == "mk3-1" for e in order)
     print(json.dumps({"received": len(events), "distinct": len(ids),
                       "replayed": sum(e["replayed"] for e in events)}))
+
+
+def _wait_stable(count, quiet_s: float, timeout: float) -> None:
+    """Until count() has not changed for quiet_s seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.05)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def _ranges(ns: list[int]) -> str:
