@@ -196,9 +196,11 @@ def command_lines(tp: Toolpath) -> Iterator[tuple[int, bytes]]:
     offsets = tp.offset
     size = tp.size
     last = len(offsets) - 1
-    for i in np.flatnonzero(tp.line_flags & LF_SENDABLE).tolist():
-        end = int(offsets[i + 1]) if i < last else size
-        yield i + 1, strip_command(mm[int(offsets[i]):end])
+    block = 1 << 16                          # bounded memory: never a list of every line
+    for a in range(0, tp.lines, block):
+        for i in (np.flatnonzero(tp.line_flags[a:a + block] & LF_SENDABLE) + a).tolist():
+            end = int(offsets[i + 1]) if i < last else size
+            yield i + 1, strip_command(mm[int(offsets[i]):end])
 
 
 def strip_command(raw: bytes) -> bytes:
