@@ -266,3 +266,11 @@ def test_extrusion_flags_on_lines():
     tp = load(EDGE / "objects_prusa.gcode")
     assert tp.line_flags[4] & LF_EXTRUDE and not tp.line_flags[7] & LF_EXTRUDE
     assert tp.kind == "printer"
+
+
+def test_command_lines_across_blocks(tmp_path):
+    n = 70_000                                # more than one block of 65536 lines
+    tp = load(write(tmp_path, "".join(f"G1 X{i % 100}\n; c\n" for i in range(n))))
+    got = list(command_lines(tp))
+    assert len(got) == n
+    assert got[0] == (1, b"G1 X0") and got[-1] == (2 * n - 1, f"G1 X{(n - 1) % 100}".encode())
