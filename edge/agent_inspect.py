@@ -25,32 +25,49 @@ from edge.jobs import Job
 
 log = logging.getLogger("fabedge.agent")
 REQUEST_QUEUE = 2
-CHECK_NAMES = {"bed_clear": "bed_clear", "first_layer": "first_layer", "cut": "cut"}
+
+
+def reference_path(cfg: Any) -> Path:
+    return Path(cfg.camera.reference or Path(cfg.paths.state_dir) / "bed-reference.png")
+
+
+def run_check(kind: str, cfg: Any, gcode_path: str, overlay_dir: str) -> dict[str, Any]:
+    """Grab a frame and run one check; every failure is an `error` verdict with its sentence."""
+    from drivers.camera import open_camera
+    import edge.inspect as inspect
+    from vision.images import read_image
+
+    try:
+        # Opened per check (three per job at most): a stale buffered frame is never judged,
+        # and the device is free between checks.
+        camera = open_camera(cfg.camera.source, cfg.camera.width, cfg.camera.height)
+        try:
+            frame = camera.grab()
+        finally:
+            camera.close()
+        ref = reference_path(cfg)
+        reference = read_image(ref) if ref.exists() else None
+        toolpath = None
+        if kind in ("first_layer", "cut") and gcode_path:
+            from edge.toolpath import analyze
+            toolpath = analyze(gcode_path, cfg).toolpath     # with its layers: the first layer is known
+        check = {"bed_clear": inspect.bed_clear, "first_layer": inspect.first_layer, "cut": inspect.cut}[kind]
+        v = check(frame, reference, toolpath, cfg, overlay_dir=overlay_dir)
+        d = v.to_dict()
+        return {"verdict": d["verdict"], "reasons": d["reasons"], "details": d["details"],
+                "overlay_path": d.get("overlay_path") or "", "overlay_sha256": d.get("overlay_sha256") or ""}
+    except Exception as exc:          # a camera or vision error is a verdict, never a crash
+        return {"verdict": "error", "reasons": [str(exc) or type(exc).__name__], "details": {}}
 
 
 def _worker_main(cfg: Any, overlay_dir: str, requests: Any, results: Any) -> None:
-    """The inspection process: grab a frame, run the check, hand back a plain dict."""
-    from drivers.camera import open_camera
-    import edge.inspect as inspect
-
-    camera = None
+    """The inspection process: one request at a time, plain dicts back."""
     while True:
         req = requests.get()
         if req is None:
             break
         kind, job_id, path = req
-        out = {"kind": kind, "job_id": job_id}
-        try:
-            if camera is None:
-                camera = open_camera(cfg.camera.source, cfg.camera.width, cfg.camera.height)
-            verdict = inspect.run_check(kind, camera, cfg, gcode_path=path or None, overlay_dir=overlay_dir)
-            out.update(verdict=str(verdict.verdict), reasons=[str(r) for r in verdict.reasons],
-                       details=dict(getattr(verdict, "details", {}) or {}),
-                       overlay_path=str(getattr(verdict, "overlay_path", "") or ""),
-                       overlay_sha256=str(getattr(verdict, "overlay_sha256", "") or ""))
-        except Exception as exc:          # a camera or vision error is a verdict, never a crash
-            out.update(verdict="error", reasons=[f"{type(exc).__name__}: {exc}"], details={})
-        results.put(out)
+        results.put({"kind": kind, "job_id": job_id, **run_check(kind, cfg, path, overlay_dir)})
 
 
 class InspectionProcess:

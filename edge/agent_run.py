@@ -224,7 +224,9 @@ class RunMixin:
         analysis = p.analysis if p else self.analyses.get(job.id)
         out: dict[str, Any] = {"line": line, "layer": layer}
         eta = getattr(analysis, "eta_s", None)
-        if eta is not None and line > 0:
+        if eta is not None and line <= 0:
+            out["eta_s"] = round(job.est_s, 1)
+        elif eta is not None:
             remaining = float(eta(line))
             out["eta_s"] = round(remaining, 1)
             if job.est_s > 0:

@@ -29,7 +29,7 @@ KEY_ID = "demo-region"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-scale", type=float, default=8.0, help="how much faster the virtual printer runs")
+    parser.add_argument("--time-scale", type=float, default=12.0, help="how much faster the virtual printer runs")
     parser.add_argument("--countdown", type=int, default=3, help="seconds before the simulated START press")
     parser.add_argument("--keep", action="store_true", help="keep the demo's temp folder (state, logs)")
 
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  pressing START in {n}...", flush=True)
             time.sleep(1)
         rig.press("start")
-        print("  START pressed (mock GPIO pin", rig.cfg.panel.start, ")")
+        print(f"  START pressed (mock GPIO pin {rig.cfg.panel.start})")
         rig.wait_state("running", 10)
         tty = sys.stdout.isatty()
         last, shown = "", -1
@@ -243,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.2)
         if tty:
             print()
+        print(f"  printing {_bar(1.0)} 100.0%  done")
         rig.wait_state("awaiting_bed_clear", 10)
         print(f"machine: job done; {len(rig.executed())} commands executed by the printer, "
               "waiting for BED CLEAR")
@@ -258,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
                 kind = t.rsplit("/", 1)[1]
                 detail = ", ".join(f"{k}={m[k]}" for k in ("job_id", "outcome", "parts", "design") if k in m)
                 print(f"  event {kind:15} {detail}")
+        print(f"  command {cmd[:8]} answers: {' -> '.join(r['status'] for r in rig.replies(cmd))}")
         print(f"  states seen: {' -> '.join(rig.states())}")
         print()
         print(rig.fleet.render())

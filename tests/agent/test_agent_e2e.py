@@ -64,10 +64,17 @@ def rig_factory(broker, tmp_path):
         r.close()
 
 
-def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory):
+def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory, tmp_path):
+    import socket
+    from edge.sdnotify import Notifier
+
+    sock_path = str(tmp_path / "notify")
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(sock_path)
+    systemd.settimeout(0.2)
     rig = rig_factory(time_scale=25.0)
-    rig.start_agent()
-    wait_for(lambda: rig.agent.driver_ok, 15, "the printer")
+    rig.start_agent(notifier=Notifier({"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}))
+    wait_for(lambda: rig.agent.driver_ok, 40, "the printer")
     cmd = rig.offer("nut-1", parts=4)
     rig.wait_state("armed", 60)
     # Without START nothing reaches the printer: wait, then read the printer's own log.
@@ -76,13 +83,13 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     assert rig.machine_state() == "armed"
     n0 = len(rig.executed())
     rig.press("start")
-    rig.wait_state("running", 5)
-    rig.wait_state("awaiting_bed_clear", 30)
+    rig.wait_state("running", 30)
+    rig.wait_state("awaiting_bed_clear", 60)
     # exactly the file's commands, once each, in order
     assert without_probes(rig.executed()[n0:]) == job_commands(DEMO_GCODE)
     rig.press("bed_clear", hold_s=1.2)
-    rig.wait_state("idle", 5)
-    wait_for(lambda: rig.events("part.outcome"), 10, "part.outcome at the subscriber")
+    rig.wait_state("idle", 30)
+    wait_for(lambda: rig.events("part.outcome"), 30, "part.outcome at the subscriber")
     time.sleep(0.3)
     assert rig.states() == ["idle", "staged", "armed", "running", "awaiting_bed_clear", "idle"]
     (outcome,) = rig.events("part.outcome")
@@ -94,18 +101,29 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     assert rig.fleet.parts_today()          # the region's view counted it
     birth = [m for t, m in rig.messages if t.endswith("/birth")][-1]
     assert birth["capabilities"]["job.offer"] and birth["counters"]["parts_good"] == 4
+    # systemd heard READY=1 once and WATCHDOG=1 from the loop while it ran
+    got = []
+    try:
+        while True:
+            got.append(systemd.recv(200).decode())
+    except socket.timeout:
+        pass
+    systemd.close()
+    assert sum(m.startswith("READY=1") for m in got) == 1
+    assert sum(m == "WATCHDOG=1" for m in got) >= 10
+    assert any(m.startswith("STATUS=") and "awaiting_bed_clear" in m for m in got)
 
 
 def test_agent_stop_press_stops_feeding_fast_and_hold_cancels(rig_factory):
     rig = rig_factory(time_scale=10.0)
     rig.start_agent()
-    wait_for(lambda: rig.agent.driver_ok, 15, "the printer")
+    wait_for(lambda: rig.agent.driver_ok, 40, "the printer")
     rig.offer("nut-stop")
     rig.wait_state("armed", 60)
     n0 = len(rig.executed())
     rig.press("start")
     printer = rig.printer
-    wait_for(lambda: len(rig.executed()) - n0 > 150, 30, "the job to be well under way")
+    wait_for(lambda: len(rig.executed()) - n0 > 150, 60, "the job to be well under way")
     pin = rig.cfg.panel.stop
     t0 = time.monotonic()
     rig.pins.press(pin)                         # held: a press pauses at once, 2 s cancels
@@ -118,7 +136,7 @@ def test_agent_stop_press_stops_feeding_fast_and_hold_cancels(rig_factory):
     assert rig.machine_state() == "paused"
     wait_for(lambda: time.monotonic() - t0 > rig.cfg.panel.stop_cancel_hold_s + 0.3, 5, "the hold")
     rig.pins.release(pin)
-    rig.wait_state("awaiting_bed_clear", 5)
+    rig.wait_state("awaiting_bed_clear", 60)
     job = rig.store.get("nut-stop")
     assert job.state == "cancelled"
     time.sleep(1.0)
@@ -131,8 +149,8 @@ def test_agent_stop_press_stops_feeding_fast_and_hold_cancels(rig_factory):
     assert len(executed) <= received_at_100ms - n0
     assert len(executed) < len(expected)
     rig.press("bed_clear", hold_s=1.2)          # a cancelled job's parts are rejected
-    rig.wait_state("idle", 5)
-    wait_for(lambda: rig.events("part.outcome"), 10, "part.outcome")
+    rig.wait_state("idle", 30)
+    wait_for(lambda: rig.events("part.outcome"), 30, "part.outcome")
     assert [e["outcome"] for e in rig.events("part.outcome")] == ["rejected"]
     assert [e["job_id"] for e in rig.events("job.cancelled")] == ["nut-stop"]
 
@@ -143,7 +161,7 @@ def test_agent_rejects_a_job_that_fails_its_checks(rig_factory, tmp_path):
     bad = tmp_path / "bad.gcode"
     bad.write_text("G28\nM104 S200\nG1 X10 Y10 Z0.2 F3000\nG1 X300 Y10 E5\nM500\n")
     cmd = rig.offer("bad-1", gcode_path=bad)
-    wait_for(lambda: any(r["status"] == "rejected" for r in rig.replies(cmd)), 20, "the rejection")
+    wait_for(lambda: any(r["status"] == "rejected" for r in rig.replies(cmd)), 60, "the rejection")
     (rej,) = [r for r in rig.replies(cmd) if r["status"] == "rejected"]
     assert rej["code"] == "checks_failed" and "line 4" in rej["reason"] and "X" in rej["reason"]
     assert rej["errors"] and rej["errors"][0]["line"] == 4
@@ -163,20 +181,20 @@ def test_agent_broker_down_for_the_whole_job_loses_no_event(rig_factory, broker,
     rig = rig_factory(time_scale=30.0, persistent=True, paths={"watch_dir": str(watch)})
     # reconnect attempts at most 2 s apart (the default backs off to 30 s)
     rig.start_agent(telemetry_factory=lambda cfg, path, **kw: Telemetry(cfg, path, backoff_max_s=2.0, **kw))
-    wait_for(lambda: rig.agent.driver_ok and rig.agent.link_up, 15, "printer and broker")
+    wait_for(lambda: rig.agent.driver_ok and rig.agent.link_up, 40, "printer and broker")
     # The region's subscriber has a persistent session; a clean stop makes the broker save it to disk,
     # so what matters here is only the machine's own spool.
     broker.stop()
     (watch / "nut.gcode").write_bytes(DEMO_GCODE.read_bytes())   # a job from a USB stick
     rig.wait_state("armed", 60)
     rig.press("start")
-    rig.wait_state("awaiting_bed_clear", 30)
+    rig.wait_state("awaiting_bed_clear", 60)
     rig.press("bed_clear", hold_s=1.2)
-    rig.wait_state("idle", 5)
+    rig.wait_state("idle", 30)
     assert rig.events() == [] or all("replayed" in e for e in rig.events())
     seen_before = len(rig.events())
     broker.start()
-    wait_for(lambda: rig.events("part.outcome"), 20, "the spooled events after the broker returned")
+    wait_for(lambda: rig.events("part.outcome"), 40, "the spooled events after the broker returned")
     time.sleep(1.0)
     types = [t.rsplit("/", 1)[1] for t, m in rig.messages if "/evt/" in t][seen_before:]
     assert types == ["job.staged", "job.armed", "job.started", "job.done", "part.outcome"]
@@ -222,11 +240,11 @@ def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_facto
                             env=env, stderr=subprocess.DEVNULL)
     try:
         state_dir = Path(rig.cfg.paths.state_dir)
-        wait_for(lambda: (state_dir / "inbox").is_dir() and (state_dir / "jobs.db").exists(), 20, "the agent")
+        wait_for(lambda: (state_dir / "inbox").is_dir() and (state_dir / "jobs.db").exists(), 60, "the agent")
         assert cli(["job", "--config", str(conf), "add", str(DEMO_GCODE), "--design", "m3-nut"]) == 0
-        wait_for(lambda: JobStore(state_dir / "jobs.db", readonly=True).machine_state() == "armed", 30, "armed")
+        wait_for(lambda: JobStore(state_dir / "jobs.db", readonly=True).machine_state() == "armed", 60, "armed")
         (trigger / "press-start").touch()
-        wait_for(lambda: len(job_lines_in(rig.executed(), [])) > 120, 30, "the job under way")
+        wait_for(lambda: len(job_lines_in(rig.executed(), [])) > 120, 60, "the job under way")
         time.sleep(0.6)                          # let a progress batch be saved
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -236,10 +254,10 @@ def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_facto
         proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(conf)], env=env,
                                 stderr=subprocess.DEVNULL)
         store = lambda: JobStore(state_dir / "jobs.db", readonly=True)
-        wait_for(lambda: store().machine_state() == "interrupted", 20, "interrupted")
+        wait_for(lambda: store().machine_state() == "interrupted", 60, "interrupted")
         (job,) = [j for j in store().list() if j.source == "cli"]
         assert job.state == "interrupted" and job.acked_line > 100 and job.layer >= 0
-        wait_for(lambda: rig.events("job.interrupted"), 15, "job.interrupted at the subscriber")
+        wait_for(lambda: rig.events("job.interrupted"), 40, "job.interrupted at the subscriber")
         time.sleep(2.0)
         after = rig.executed()[len(before):]
         assert job_lines_in(after, []) == [], f"the restarted agent sent {after[:5]}"
@@ -261,11 +279,11 @@ def test_agent_resume_from_layer_only_after_start(rig_factory, capsys):
     rig.wait_state("armed", 60)
     n0 = len(rig.executed())
     rig.press("start")
-    wait_for(lambda: len(rig.executed()) - n0 > 300, 30, "a few layers printed")
+    wait_for(lambda: len(rig.executed()) - n0 > 300, 60, "a few layers printed")
     rig.stop_agent()                             # the agent goes away mid-job (as on a power cut)
     time.sleep(1.0)
     rig.start_agent()
-    rig.wait_state("interrupted", 10)
+    rig.wait_state("interrupted", 30)
     job = rig.store.get("nut-r")
     assert job.state == "interrupted" and job.layer >= 1
     conf = rig.workdir / "agent.toml"
@@ -289,6 +307,45 @@ def test_agent_resume_from_layer_only_after_start(rig_factory, capsys):
     from_layer = [c.decode() for n, c in command_lines(load(str(DEMO_GCODE))) if n >= job.resume_base]
     assert resumed[-len(from_layer):] == from_layer
     rig.press("bed_clear", hold_s=1.2)
-    rig.wait_state("idle", 5)
-    wait_for(lambda: rig.events("part.outcome"), 10, "part.outcome")
+    rig.wait_state("idle", 30)
+    wait_for(lambda: rig.events("part.outcome"), 30, "part.outcome")
     assert [e["job_id"] for e in rig.events("part.outcome")] == ["nut-r"]
+
+
+def test_agent_camera_checks_bed_before_start_and_first_layer(rig_factory, tmp_path):
+    import cv2
+    from vision.synth import bed_clear_scene
+
+    scene = bed_clear_scene(3, occupied=True)          # a part left on the bed
+    cam = tmp_path / "camera"
+    cam.mkdir()
+    cv2.imwrite(str(cam / "frame.png"), scene.image)
+    ref = tmp_path / "bed-reference.png"
+    cv2.imwrite(str(ref), scene.reference)
+    rig = rig_factory(time_scale=10.0, camera={"source": f"folder:{cam}", "reference": str(ref)},
+                      panel={"override_hold_s": 1.0})
+    rig.start_agent()
+    rig.offer("nut-cam")
+    rig.wait_state("armed", 60)
+    n0 = len(rig.executed())
+    rig.press("start")                                   # refused: the bed is not clear
+    wait_for(lambda: rig.events("inspect.bed_clear"), 60, "the bed check")
+    (bed,) = rig.events("inspect.bed_clear")
+    assert bed["verdict"] == "occupied" and "on the bed" in bed["reasons"][0]
+    time.sleep(0.5)
+    assert rig.machine_state() == "armed" and job_lines_in(rig.executed()[n0:], []) == []
+    assert rig.pins.level(rig.cfg.panel.led_red)
+    assert any("START refused" in e["message"] for e in rig.events("error"))
+    rig.press("start", hold_s=1.3)                       # the operator overrides with a long hold
+    rig.wait_state("running", 60)
+    # the first layer is judged when its last line is acknowledged; this frame shows no first layer
+    wait_for(lambda: rig.events("inspect.first_layer"), 90, "the first-layer check")
+    (fl,) = rig.events("inspect.first_layer")
+    assert fl["verdict"] == "fail", fl
+    assert Path(fl["overlay_path"]).is_file() and len(fl["overlay_sha256"]) == 64
+    import hashlib
+    assert hashlib.sha256(Path(fl["overlay_path"]).read_bytes()).hexdigest() == fl["overlay_sha256"]
+    rig.wait_state("paused", 10)                         # first_layer_fail_action = pause
+    assert rig.store.get("nut-cam").state == "paused"
+    rig.press("stop", hold_s=rig.cfg.panel.stop_cancel_hold_s + 0.3)
+    rig.wait_state("awaiting_bed_clear", 30)
