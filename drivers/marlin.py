@@ -28,34 +28,16 @@ from typing import Callable
 import serial
 
 from drivers import marlin_protocol as proto
-from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobCancelled,
-                          JobFailed, JobFinished, JobLines, LineAcked, MachineDriver, Paused, Resumed,
-                          Temperatures)
+from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobLines,
+                          LineAcked, MachineDriver, Temperatures)
+from drivers.marlin_job import MarlinJob, Waiter, clean
 from drivers.marlin_window import Entry, Window
 
 SETTLE_S = 0.03            # quiet time after a Resend before re-sending (follow-on errors arrive meanwhile)
 MAX_LINE_BUFFER = 4096     # a firmware line longer than this is garbage: dropped
 
 
-class _Waiter:
-    """A send_command caller (or an internal step) waiting for its line's `ok`."""
-
-    def __init__(self, on_done: Callable[["_Waiter"], None] | None = None) -> None:
-        self.done = threading.Event()
-        self.replies: list[str] = []
-        self.error = ""
-        self.on_done = on_done
-
-    def finish(self, error: str = "") -> None:
-        if self.done.is_set():
-            return
-        self.error = error
-        self.done.set()
-        if self.on_done:
-            self.on_done(self)
-
-
-class MarlinDriver(MachineDriver):
+class MarlinDriver(MarlinJob, MachineDriver):
     """A Marlin printer on a serial port (real, or the virtual one on a pty)."""
 
     def __init__(self, port: str, baud: int = 115200, on_event: EventSink | None = None, *,
@@ -168,7 +150,7 @@ class MarlinDriver(MachineDriver):
         self._call(lambda: self._fail("emergency stop (M112)"))
 
     def send_command(self, line: str, timeout: float = 10.0) -> list[str]:
-        payload = _clean(line.encode())
+        payload = clean(line.encode())
         if not payload:
             raise DriverError(f"nothing to send in {line!r}")
         return self._command(payload, timeout)
@@ -205,7 +187,7 @@ class MarlinDriver(MachineDriver):
     def _command(self, payload: bytes, timeout: float) -> list[str]:
         if self._dead:
             raise DriverError(f"the printer cannot take commands: {self._dead}")
-        waiter = _Waiter()
+        waiter = Waiter()
         self._call(lambda: self._hostq.append(Entry(payload, waiter=waiter)))
         if not waiter.done.wait(timeout):
             raise DriverError(f"no answer to {payload.decode(errors='replace')} within {timeout:.1f} s")
@@ -293,7 +275,7 @@ class MarlinDriver(MachineDriver):
             if kind == proto.POSITION:
                 self._position = proto.parse_position(text)
             oldest = self.win.oldest_inflight()
-            if oldest is not None and isinstance(oldest.waiter, _Waiter):
+            if oldest is not None and isinstance(oldest.waiter, Waiter):
                 oldest.waiter.replies.append(text)
             if text.startswith(("echo:", "Error:", "!!", "Warning")):
                 self._emit(FirmwareMessage(text))
@@ -308,7 +290,7 @@ class MarlinDriver(MachineDriver):
             if probe is None:
                 self.stats["extra_ok"] += 1
                 return
-            if isinstance(probe.waiter, _Waiter):
+            if isinstance(probe.waiter, Waiter):
                 probe.waiter.replies.append(r.text)
             self._acked(win.ack_through(probe.n))
             return
@@ -343,7 +325,7 @@ class MarlinDriver(MachineDriver):
                 self._job_acked += 1
                 self._job_last_line = e.file_line
                 self._emit(LineAcked(line=e.file_line, acked=self._job_acked))
-            if isinstance(e.waiter, _Waiter):
+            if isinstance(e.waiter, Waiter):
                 e.waiter.finish()
 
     def _on_resend(self, n: int, now: float) -> None:
@@ -365,18 +347,6 @@ class MarlinDriver(MachineDriver):
         ghost_bytes = win.rewind(n)
         self._recover_n = n
         self._settle_until = now + SETTLE_S + ghost_bytes * 10.0 / self.baud
-
-    def _on_action(self, action: str) -> None:
-        self._emit(FirmwareMessage("//action:" + action))
-        word = action.split()[0].lower() if action else ""
-        if word == "pause":
-            self._do_pause("firmware: //action:pause", park=True)
-        elif word == "paused":
-            self._do_pause("firmware: //action:paused", park=False)
-        elif word in ("resume", "resumed"):
-            self._do_resume(restore=word == "resume")
-        elif word == "cancel":
-            self._do_cancel()
 
     # ---- timers ---------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
@@ -439,111 +409,6 @@ class MarlinDriver(MachineDriver):
         elif self._job_state == "running" and not self._job_exhausted:
             self._fresh = self._next_job_line()
         return self._fresh
-
-    def _next_job_line(self) -> Entry | None:
-        for line_no, raw in self._job:
-            payload = _clean(raw)
-            if payload:
-                return Entry(payload, file_line=int(line_no))
-        self._job_exhausted = True
-        self._job_last_n = self.win.next_n - 1
-        return None
-
-    # ---- the job's life ------------------------------------------------------------------------
-    def _begin_job(self, lines) -> None:
-        if self._dead:
-            self._busy = False
-            return
-        self._job = lines
-        self._job_state = "running"
-        self._job_exhausted = False
-        self._job_acked = 0
-        self._job_last_line = 0
-        self._finish_probe = None
-
-    def _check_job_progress(self) -> None:
-        win, state = self.win, self._job_state
-        if state == "running" and self._job_exhausted and win.acked_n >= self._job_last_n and not win.resending:
-            if self.advanced_ok:
-                return self._end_job(JobFinished(lines=self._job_acked))
-            if self._finish_probe is None:            # plain `ok`s can double: prove the end with M105's `ok T:`
-                self._finish_probe = Entry(b"M105", sync=True)
-                self._hostq.append(self._finish_probe)
-                self._pump()
-            elif self._finish_probe.n > 0 and win.acked_n >= self._finish_probe.n:
-                self._end_job(JobFinished(lines=self._job_acked))
-        elif state == "pausing" and not win.inflight and not win.resending and not self._hostq:
-            self._job_state = "parking"
-            step = _Waiter(on_done=lambda w: self._parked())
-            for g in self.park_gcode:
-                self._hostq.append(Entry(g))
-            self._hostq.append(Entry(b"M114", waiter=step))
-            self._pump()
-        elif state == "cancelling" and not win.inflight and not win.resending:
-            self._end_job(JobCancelled(last_acked_line=self._job_last_line))
-
-    def _parked(self) -> None:
-        if self._job_state == "parking" and not self._dead:
-            self._job_state = "paused"
-            self._emit(Paused(reason=self._pause_reason, position=self._position))
-
-    def _do_pause(self, reason: str, park: bool) -> None:
-        if self._job_state != "running":
-            return
-        self._pause_reason = reason
-        if park:
-            self._job_state = "pausing"
-            self._check_job_progress()
-        else:
-            self._job_state = "paused"
-            self._emit(Paused(reason=reason))
-
-    def _do_resume(self, restore: bool = True) -> None:
-        if self._job_state not in ("paused", "pausing", "parking"):
-            return
-        if restore and self._job_state != "pausing":
-            for g in self.restore_gcode:
-                self._hostq.append(Entry(g))
-        self._job_state = "running"
-        self._emit(Resumed())
-
-    def _do_cancel(self) -> None:
-        if self._job_state == "idle":
-            return
-        self._job_state = "cancelling"
-        self._fresh = None if (self._fresh and self._fresh.file_line is not None) else self._fresh
-        self._check_job_progress()
-
-    def _end_job(self, event: DriverEvent) -> None:
-        self._job_state = "idle"
-        self._job = None
-        self._busy = False
-        self._emit(event)
-
-    def _fail(self, reason: str) -> None:
-        """The printer can no longer be trusted with this job: send nothing more, say why once."""
-        if self._dead:
-            return
-        self._dead = reason
-        self._settle_until = 0.0
-        for e in list(self.win.inflight) + list(self._hostq) + ([self._fresh] if self._fresh else []):
-            if isinstance(e.waiter, _Waiter) and not e.waiter.done.is_set():
-                e.waiter.finish(reason)
-        self._hostq.clear()
-        self._fresh = None
-        if self._job_state != "idle":
-            self._end_job(JobFailed(reason=reason, last_acked_line=self._job_last_line))
-        else:
-            self._emit(FirmwareMessage(reason))
-
-
-def _clean(raw: bytes) -> bytes:
-    """What is sent of a file line: no comment, no surrounding blanks (blank -> nothing)."""
-    semi = raw.find(b";")
-    if semi >= 0:
-        raw = raw[:semi]
-    return raw.strip()
-
 
 def _keep_dtr_on_close(fd: int) -> None:
     """Clear HUPCL so closing the port does not drop DTR (the next open would reset the board)."""

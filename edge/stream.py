@@ -28,7 +28,9 @@ def open_driver(cfg: Config, on_event: EventSink, port: str | None = None, baud:
                     max_line_length=cfg.limits.max_line_length)
         return MarlinDriver(port, baud, on_event, **{**opts, **options})
     from drivers.grbl import GrblDriver
-    return GrblDriver(port, baud, on_event, **options)
+    opts = dict(rx_buffer=s.rx_buffer, status_hz=s.status_hz, line_error_policy=s.line_error_policy,
+                timeout_s=s.timeout_s)
+    return GrblDriver(port, baud, on_event, **{**opts, **options})
 
 
 def job_lines(analysis: Any) -> Iterator[tuple[int, bytes]]:

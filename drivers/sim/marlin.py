@@ -41,6 +41,7 @@ ERR_KILLED = "Error:Printer halted. kill() called!"
 ERR_RUNAWAY = "Error:Thermal Runaway, system stopped! Heater_ID: 0"
 KEEPALIVE_S = 2.0
 BOOT_S = 0.3                       # bootloader + setup(): bytes arriving meanwhile are lost
+STALL_S = 0.02                     # waking this much later than planned counts as a simulator stall
 
 _EMERGENCY = re.compile(rb"^\s*(?:N-?\d+\s*)?(M112|M108|M410)(?![0-9.])", re.I)
 _DIGITS = re.compile(r"\s*([+-]?\d+)")
@@ -182,10 +183,14 @@ class VirtualMarlin:
 
     # ---- the loop -------------------------------------------------------------
     def _run(self) -> None:
+        deadline = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
+            # Woken much later than planned (the box is loaded): an empty planner now is not the host's doing.
+            self.planner.excused = now - deadline > STALL_S
             self._tick(now)
-            self.pty.wait(self._deadline(now), self._wake_r)
+            deadline = self._deadline(now)
+            self.pty.wait(deadline, self._wake_r)
             try:
                 os.read(self._wake_r, 64)
             except BlockingIOError:
@@ -306,7 +311,7 @@ class VirtualMarlin:
             self.pty.discard_io()
         at = self._booted_until
         for line in ("start", f"echo:{FIRMWARE}", "echo: Last Updated: 2023-06-01 | Author: (fabedge sim)",
-                     f"echo:Compiled: Nov 22 2026"):
+                     "echo:Compiled: Nov 22 2026"):
             self.pty.send(line.encode() + b"\n", at, latency=False)
 
     # ---- Marlin's loop(): parse commands, then process one ---------------------

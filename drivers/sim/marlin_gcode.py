@@ -70,7 +70,6 @@ class GcodeExecutor:
     def execute(self, cmd: str, now: float) -> Waiter | None:
         """Run one command; sets `executed` False when it was unknown (did nothing)."""
         self.executed = True
-        fw = self.fw
         letter, code, p = parse_words(cmd)
         if letter == "G" and code in (0, 1, 2, 3):
             return self._move(p, now)
@@ -88,7 +87,6 @@ class GcodeExecutor:
         return None
 
     def _g(self, code: int, p: dict[str, float], now: float, cmd: str) -> Waiter | None:
-        fw = self.fw
         if code == 4:
             seconds = p.get("S", 0.0) + p.get("P", 0.0) / 1000.0
             return self._after_sync(seconds)

@@ -38,7 +38,10 @@ class Planner:
     time_scale: float = 1.0
     blocks: collections.deque = field(default_factory=collections.deque)   # end times
     underruns: int = 0            # a move arrived to an empty planner after earlier moves drained
+    stall_underruns: int = 0      # ...while the simulator itself had been descheduled (not the host's doing)
+    excused: bool = False         # set by the simulator for a tick in which it woke late
     _drained_after_move: bool = False
+    _drain_excused: bool = False
     _last_dir: tuple[float, float, float] = (0.0, 0.0, 0.0)
     _last_feed: float = 0.0
     machine_seconds: float = 0.0
@@ -61,6 +64,7 @@ class Planner:
             blocks.popleft()
             if not blocks:
                 self._drained_after_move = True
+                self._drain_excused = self.excused
 
     def next_end(self) -> float | None:
         return self.blocks[0] if self.blocks else None
@@ -79,7 +83,10 @@ class Planner:
         else:
             v_edge = JERK_MM_S
             if self._drained_after_move:
-                self.underruns += 1
+                if self.excused or self._drain_excused:
+                    self.stall_underruns += 1
+                else:
+                    self.underruns += 1
         self._drained_after_move = False
         seconds = trapezoid_time(dist, feed, self.accel, v_edge)
         self.machine_seconds += seconds

@@ -3,7 +3,6 @@ exact strings, buffers, blocking, the emergency parser and the command line."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

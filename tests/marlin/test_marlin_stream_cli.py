@@ -84,3 +84,10 @@ def test_marlin_open_driver_picks_marlin_from_the_config():
     cfg = config.default().replace(serial={"protocol": "marlin", "rx_buffer": 256, "command_slots": 8})
     drv = open_driver(cfg, lambda e: None, port="/dev/null")
     assert isinstance(drv, MarlinDriver) and drv.win.rx_buffer == 256 and drv.win.slots == 8
+
+
+def test_marlin_open_driver_picks_grbl_for_a_laser():
+    from drivers.grbl import GrblDriver
+    cfg = config.default().replace(serial={"protocol": "grbl", "rx_buffer": 1024})
+    drv = open_driver(cfg, lambda e: None, port="/dev/null")
+    assert isinstance(drv, GrblDriver) and drv.rx_size == 1023

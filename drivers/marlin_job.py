@@ -1,0 +1,154 @@
+"""The job's life inside the Marlin driver, on its reader thread: taking lines
+from the job, finishing only when the end is proven, pausing (drain, park,
+record the position with M114), resuming, cancelling, and failing for good
+(controller reset, kill, silence) so that nothing more is ever sent.
+
+A mixin of MarlinDriver: it works on the driver's window and queues and is
+never used on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from drivers.base import DriverEvent, FirmwareMessage, JobCancelled, JobFailed, JobFinished, Paused, Resumed
+from drivers.marlin_window import Entry
+
+
+class Waiter:
+    """A send_command caller (or an internal step) waiting for its line's `ok`."""
+
+    def __init__(self, on_done: Callable[["Waiter"], None] | None = None) -> None:
+        self.done = threading.Event()
+        self.replies: list[str] = []
+        self.error = ""
+        self.on_done = on_done
+
+    def finish(self, error: str = "") -> None:
+        if self.done.is_set():
+            return
+        self.error = error
+        self.done.set()
+        if self.on_done:
+            self.on_done(self)
+
+
+class MarlinJob:
+    """Job state machine: idle -> running -> (pausing -> parking -> paused -> running) -> idle."""
+
+    def _on_action(self, action: str) -> None:
+        self._emit(FirmwareMessage("//action:" + action))
+        word = action.split()[0].lower() if action else ""
+        if word == "pause":
+            self._do_pause("firmware: //action:pause", park=True)
+        elif word == "paused":
+            self._do_pause("firmware: //action:paused", park=False)
+        elif word in ("resume", "resumed"):
+            self._do_resume(restore=word == "resume")
+        elif word == "cancel":
+            self._do_cancel()
+
+    def _next_job_line(self) -> Entry | None:
+        for line_no, raw in self._job:
+            payload = clean(raw)
+            if payload:
+                return Entry(payload, file_line=int(line_no))
+        self._job_exhausted = True
+        self._job_last_n = self.win.next_n - 1
+        return None
+
+    # ---- the job's life ------------------------------------------------------------------------
+    def _begin_job(self, lines) -> None:
+        if self._dead:
+            self._busy = False
+            return
+        self._job = lines
+        self._job_state = "running"
+        self._job_exhausted = False
+        self._job_acked = 0
+        self._job_last_line = 0
+        self._finish_probe = None
+
+    def _check_job_progress(self) -> None:
+        win, state = self.win, self._job_state
+        if state == "running" and self._job_exhausted and win.acked_n >= self._job_last_n and not win.resending:
+            if self.advanced_ok:
+                return self._end_job(JobFinished(lines=self._job_acked))
+            if self._finish_probe is None:            # plain `ok`s can double: prove the end with M105's `ok T:`
+                self._finish_probe = Entry(b"M105", sync=True)
+                self._hostq.append(self._finish_probe)
+                self._pump()
+            elif self._finish_probe.n > 0 and win.acked_n >= self._finish_probe.n:
+                self._end_job(JobFinished(lines=self._job_acked))
+        elif state == "pausing" and not win.inflight and not win.resending and not self._hostq:
+            self._job_state = "parking"
+            step = Waiter(on_done=lambda w: self._parked())
+            for g in self.park_gcode:
+                self._hostq.append(Entry(g))
+            self._hostq.append(Entry(b"M114", waiter=step))
+            self._pump()
+        elif state == "cancelling" and not win.inflight and not win.resending:
+            self._end_job(JobCancelled(last_acked_line=self._job_last_line))
+
+    def _parked(self) -> None:
+        if self._job_state == "parking" and not self._dead:
+            self._job_state = "paused"
+            self._emit(Paused(reason=self._pause_reason, position=self._position))
+
+    def _do_pause(self, reason: str, park: bool) -> None:
+        if self._job_state != "running":
+            return
+        self._pause_reason = reason
+        if park:
+            self._job_state = "pausing"
+            self._check_job_progress()
+        else:
+            self._job_state = "paused"
+            self._emit(Paused(reason=reason))
+
+    def _do_resume(self, restore: bool = True) -> None:
+        if self._job_state not in ("paused", "pausing", "parking"):
+            return
+        if restore and self._job_state != "pausing":
+            for g in self.restore_gcode:
+                self._hostq.append(Entry(g))
+        self._job_state = "running"
+        self._emit(Resumed())
+
+    def _do_cancel(self) -> None:
+        if self._job_state == "idle":
+            return
+        self._job_state = "cancelling"
+        self._fresh = None if (self._fresh and self._fresh.file_line is not None) else self._fresh
+        self._check_job_progress()
+
+    def _end_job(self, event: DriverEvent) -> None:
+        self._job_state = "idle"
+        self._job = None
+        self._busy = False
+        self._emit(event)
+
+    def _fail(self, reason: str) -> None:
+        """The printer can no longer be trusted with this job: send nothing more, say why once."""
+        if self._dead:
+            return
+        self._dead = reason
+        self._settle_until = 0.0
+        for e in list(self.win.inflight) + list(self._hostq) + ([self._fresh] if self._fresh else []):
+            if isinstance(e.waiter, Waiter) and not e.waiter.done.is_set():
+                e.waiter.finish(reason)
+        self._hostq.clear()
+        self._fresh = None
+        if self._job_state != "idle":
+            self._end_job(JobFailed(reason=reason, last_acked_line=self._job_last_line))
+        else:
+            self._emit(FirmwareMessage(reason))
+
+
+def clean(raw: bytes) -> bytes:
+    """What is sent of a file line: no comment, no surrounding blanks (blank -> nothing)."""
+    semi = raw.find(b";")
+    if semi >= 0:
+        raw = raw[:semi]
+    return raw.strip()
