@@ -76,6 +76,7 @@ def check(tp: Toolpath, cfg: Config) -> tuple[list[Finding], list[Finding]]:
     _forbidden(tp, cfg, rep)
     _flagged(tp, cfg, rep)
     _homing(tp, rep)
+    _work(tp, cfg, rep)
     errors = sorted((f for f in rep.findings if f.severity == "error"), key=lambda f: f.line)
     warnings = sorted((f for f in rep.findings if f.severity == "warning"), key=lambda f: f.line)
     return errors, warnings
@@ -259,3 +260,29 @@ def _homing(tp: Toolpath, rep: _Report) -> None:
     line = first_move + 1
     rep.findings.append(Finding(line, f"line {line}: the first move comes before any homing (G28 / $H): "
                                       "positions are relative to wherever the machine stands", "warning"))
+
+
+def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+    """A job that does nothing, or extrudes with a cold nozzle, is worth a word to the operator."""
+    if cfg.machine.kind == "laser":
+        if np.any(tp.line_flags & LF_MOVE) and not np.any(tp.line_flags & LF_LASER):
+            rep.findings.append(Finding(0, "the laser never fires in this file (no M3/M4 with S > 0 on a move)",
+                                        "warning"))
+        return
+    segs = np.flatnonzero(tp.seg_flags[:1 << 20] & SF_EXTRUDE)
+    if len(segs) == 0:
+        segs = np.flatnonzero(tp.seg_flags & SF_EXTRUDE)
+    if len(segs) == 0:
+        if np.any(tp.line_flags & LF_MOVE):
+            rep.findings.append(Finding(0, "the file extrudes nothing", "warning"))
+        return
+    first = int(tp.seg_line[segs[0]])
+    for i in _lines_of(tp, L_M, (104, 109))[:64].tolist():
+        if i > first:
+            break
+        if any(float(m.group(1)) > 0 for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i)))):
+            return
+    line = first + 1
+    rep.findings.append(Finding(line, f"line {line}: extrudes before any nozzle temperature is set (M104/M109): "
+                                      "the firmware refuses cold extrusion unless the printer is already hot",
+                                "warning"))

@@ -126,6 +126,7 @@ def test_warnings_unknown_commands_and_no_homing(tmp_path):
     a = run(tmp_path, "G1 X10 Y10 F600\nM9999\nSTART_PRINT\nG28\n")
     assert a.ok
     assert messages(a.warnings) == [
+        "the file extrudes nothing",
         "line 1: the first move comes before any homing (G28 / $H): positions are relative to wherever the machine stands",
         "line 2: unknown command M9999: the firmware may ignore or refuse it",
         "line 3: unknown command START_PRINT: the firmware may ignore or refuse it",
@@ -141,3 +142,14 @@ def test_limits_come_from_the_config(tmp_path):
     hot = PRINTER.replace(limits={"max_nozzle_c": 300.0}, volume={"x": [0.0, 300.0]})
     a = run(tmp_path, "G28\nM104 S290\nG1 X262.5 F600\n", hot)
     assert a.ok
+
+
+def test_cold_extrusion_and_idle_laser_are_warnings(tmp_path):
+    cold = run(tmp_path, "G28\nG1 Z0.2 F600\nG1 X10 Y10 E1\nM109 S210\nG1 X20 E2\n")
+    assert cold.ok
+    assert messages(cold.warnings) == ["line 3: extrudes before any nozzle temperature is set (M104/M109): the "
+                                       "firmware refuses cold extrusion unless the printer is already hot"]
+    warm = run(tmp_path, "M104 S215\nG28\nG1 Z0.2 F600\nG1 X10 Y10 E1\n")
+    assert warm.warnings == []
+    idle = run(tmp_path, "$H\nM3 S0\nG1 X10 Y10 F600\nM5\n", LASER)
+    assert messages(idle.warnings) == ["the laser never fires in this file (no M3/M4 with S > 0 on a move)"]
