@@ -50,7 +50,7 @@ class VirtualGrbl(PacedLink, SystemCommands):
         self.eeprom_write_s = eeprom_write_s
         self.settings = dict(DEFAULTS if settings is None else {**DEFAULTS, **settings})
         self.faults = grbl_faults.parse(faults)
-        self.motion = Motion(blocks=blocks, time_scale=time_scale)
+        self.motion = Motion(self.settings, blocks=blocks, time_scale=time_scale)
         self.interp = Interpreter(self.settings)
         self._lock = threading.Condition(threading.RLock())
         self._rx = bytearray()
@@ -206,6 +206,8 @@ class VirtualGrbl(PacedLink, SystemCommands):
             m.rapid_ov = {0x95: 100, 0x96: 50, 0x97: 25}[b]
         elif 0x99 <= b <= 0x9D:
             m.spindle_ov = 100 if b == 0x99 else max(10, min(200, m.spindle_ov + {0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}[b]))
+        if 0x90 <= b <= 0x97:
+            m.replan(overrides=True)
 
     # ---- state changes ---------------------------------------------------------------------------
     def _door_open(self) -> None:

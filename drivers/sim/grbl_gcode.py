@@ -61,6 +61,16 @@ class Block:
     laser: bool = False             # laser on during this block
     jog: bool = False
     rapid: bool = False             # G0: runs at the rapid rate (rapid override)
+    dynamic: bool = False           # M4: power follows speed (GRBL laser mode)
+    arc: bool = False               # G2/G3: GRBL cuts it into short segments, so no corners inside it
+    # filled by grbl_profile when the block enters the planner
+    unit: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    accel: float = 1.0              # mm/s^2 along the block
+    v_junction: float = 0.0         # mm/s, largest entry speed the corner allows
+    v_entry: float = 0.0
+    v_exit: float = 0.0
+    profile: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # peak, accel s, cruise s, decel s
+    base: float = 0.0               # mm already run when the profile was last redone (an override)
 
 
 def normalize(raw: bytes) -> bytes:
@@ -200,7 +210,8 @@ class Interpreter:
         m.pos = list(target_t)
         return Block(text, "motion", start, target_t, length=length, feed=feed,
                      duration=length / feed * 60.0 if feed > 0 else 0.0,
-                     power=power if on else 0.0, laser=on, jog=jog, rapid=mode == 0)
+                     power=power if on else 0.0, laser=on, jog=jog, rapid=mode == 0,
+                     dynamic=m.spindle == "M4", arc=mode in (2, 3))
 
     @staticmethod
     def _length(mode: int, start, target, vals: dict[str, float], unit: float) -> float:
