@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", help="machine config (TOML); default: the built-in printer")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
 
+    def usage_error(message: str) -> None:   # exit 2 means "job rejected" here: usage errors exit 1
+        parser.print_usage(sys.stderr)
+        parser.exit(1, f"fabedge analyze: {message}\n")
+    parser.error = usage_error  # type: ignore[method-assign]
+
 
 def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config) if args.config else config.default()

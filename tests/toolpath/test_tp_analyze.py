@@ -175,3 +175,10 @@ def test_warm_cache_leaves_nothing_to_compile():
     assert "parse_kernel.parse_chunk" in stats and "layers._layer_starts" in stats
     assert {k: v for k, v in stats.items() if v[0]} == {}
     assert all(hits > 0 for _, hits in stats.values())
+
+
+def test_cli_usage_error_exit_1(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze"])
+    assert exc.value.code == 1
+    assert "required: file" in capsys.readouterr().err
