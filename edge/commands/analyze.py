@@ -40,9 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def use_cache_dir(path: str) -> None:
-    """Point numba at the config's warmed cache (paths.cache_dir) unless NUMBA_CACHE_DIR is set."""
-    if "NUMBA_CACHE_DIR" not in os.environ and os.path.isdir(path) and os.access(path, os.W_OK):
-        os.environ["NUMBA_CACHE_DIR"] = path
+    """Point numba at the warmed cache (<paths.cache_dir>/numba, as install.mk and the systemd
+    unit have it, or paths.cache_dir itself) unless NUMBA_CACHE_DIR is already set."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    for candidate in (os.path.join(path, "numba"), path):
+        if os.path.isdir(candidate) and os.access(candidate, os.W_OK):
+            os.environ["NUMBA_CACHE_DIR"] = candidate
+            return
 
 
 def hms(seconds: float) -> str:
