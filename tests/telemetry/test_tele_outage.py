@@ -57,7 +57,7 @@ def test_ten_thousand_events_survive_broker_outage_and_publisher_sigkill(fast_br
            "--progress", str(progress), "--count", str(N)]
     first = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
-        assert _wait(lambda: _progress(progress) >= 2000, 30), "publisher too slow"
+        assert _wait(lambda: _progress(progress) >= 1500, 90), "publisher too slow"
         # Freeze the machine for a moment so the counter holds everything the broker acknowledged:
         # mosquitto keeps undelivered messages in memory, and killing it would lose them - the
         # broker's durability, not fabedge's, which is what this test is about.
@@ -65,7 +65,7 @@ def test_ten_thousand_events_survive_broker_outage_and_publisher_sigkill(fast_br
         _wait_stable(lambda: len(rec.on("/evt/part.outcome")), 0.7, 30)
         broker.kill()                                   # outage: the region's broker dies
         first.send_signal(signal.SIGCONT)
-        assert _wait(lambda: _progress(progress) >= 3500, 30)
+        assert _wait(lambda: _progress(progress) >= 3000, 90)
         first.send_signal(signal.SIGKILL)               # and the Pi loses power mid-spool
         first.wait(10)
         assert first.returncode == -signal.SIGKILL
