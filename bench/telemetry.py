@@ -51,6 +51,8 @@ class Counter:
     """mosquitto_sub in its own process counts the events (so it does not share our CPU/GIL)."""
 
     def __init__(self, broker: LocalBroker) -> None:
+        if shutil.which("mosquitto_sub") is None:
+            raise SystemExit("bench/telemetry.py needs mosquitto_sub: apt-get install mosquitto-clients")
         self.path = Path(tempfile.mktemp(prefix="fabedge-bench-sub-"))
         self._out = self.path.open("wb")
         self.proc = subprocess.Popen(["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
