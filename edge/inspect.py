@@ -80,7 +80,7 @@ _REF_CACHE: dict[str, Registration] = {}
 
 def _reference_registration(reference: np.ndarray, lay: MarkerLayout) -> Registration:
     """The reference is registered once per content (its markers also guide the frame's search)."""
-    key = hashlib.sha1(reference.data if reference.flags.c_contiguous else reference.tobytes()).hexdigest() + lay.dictionary
+    key = hashlib.sha1(np.ascontiguousarray(reference[::3, ::3]).tobytes()).hexdigest() + repr(reference.shape) + repr(lay)
     reg = _REF_CACHE.get(key)
     if reg is None:
         if len(_REF_CACHE) > 8:

@@ -93,7 +93,6 @@ def check_cut(frame_bed: np.ndarray, reference_bed: np.ndarray, paths: np.ndarra
     diff = fl - rl
     diff = diff - smooth_gain(diff, ~near, 10.0 / s)        # lighting drift between the two shots
     r = max(1, int(round(params.search_mm / s)))
-    win = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     # a kerf narrower than a pixel spreads over two: integrate the evidence across the path, not its peak
     bright_sum = cv2.boxFilter(np.maximum(diff, 0), -1, (2 * r + 1, 2 * r + 1), normalize=False)
     dark_sum = cv2.boxFilter(np.maximum(-diff, 0), -1, (2 * r + 1, 2 * r + 1), normalize=False)
@@ -124,29 +123,36 @@ def check_cut(frame_bed: np.ndarray, reference_bed: np.ndarray, paths: np.ndarra
             verdict = level_
 
     drawn_width = nominal_kerf_mm + s          # how wide the raster draws a path
+    margin = band_px + r + 8
+    rows, cols = paths.shape
     for k in labels:
         name = names[k - 1] if 0 < k <= len(names) else (f"part {k}" if k != 255 else "cut")
-        pk = paths == k
+        x, y, w, h = cv2.boundingRect((paths == k).astype(np.uint8))
+        win_ = (slice(max(0, y - margin), min(rows, y + h + margin)), slice(max(0, x - margin), min(cols, x + w + margin)))
+        pk = paths[win_] == k                  # everything below works on this part's neighbourhood only
+        pk8 = pk.astype(np.uint8)
         npx = int(pk.sum())
         length = npx * s * s / drawn_width
-        cont = float((through & pk).sum()) / max(1, npx)
-        gap_blobs = components(uncut & pk, 1)
+        cont = float((through[win_] & pk).sum()) / max(1, npx)
+        gap_blobs = components(uncut[win_] & pk, 1)
         gap_lengths = [b[4] * s * s / drawn_width for b in gap_blobs]
         gaps = [g for g in gap_lengths if g >= 0.5]
-        zone = cv2.dilate(pk.astype(np.uint8), np.ones((2 * lo_px + 1,) * 2, np.uint8)) > 0
-        kerf = float(cut_signal[zone].sum()) * s * s / max(length, 1e-6)
+        zone = cv2.dilate(pk8, np.ones((2 * lo_px + 1,) * 2, np.uint8)) > 0
+        kerf = float(cut_signal[win_][zone].sum()) * s * s / max(length, 1e-6)
         kerfs.append(kerf)
-        kband = scorch_band & (cv2.dilate(pk.astype(np.uint8), np.ones((2 * band_px + 1,) * 2, np.uint8)) > 0)
-        sc_px = int((scorch & kband).sum())
+        kband = scorch_band[win_] & (cv2.dilate(pk8, np.ones((2 * band_px + 1,) * 2, np.uint8)) > 0)
+        sc_px = int((scorch[win_] & kband).sum())
         share = sc_px / max(1, int(kband.sum()))
         filled = _filled(pk)
         separated: bool | None = None
         if filled.sum() > npx * 1.5:           # a closed outline: is its inside free of the sheet?
-            inside = filled & ~cv2.dilate(pk.astype(np.uint8), np.ones((2 * r + 3,) * 2, np.uint8)).astype(bool)
-            ring = cv2.dilate(filled.astype(np.uint8), np.ones((2 * r + 7,) * 2, np.uint8)).astype(bool) & \
-                ~cv2.dilate(filled.astype(np.uint8), np.ones((2 * r + 3,) * 2, np.uint8)).astype(bool)
-            a = set(np.unique(free[inside & (free > 0)]).tolist())
-            b = set(np.unique(free[ring & (free > 0)]).tolist())
+            f8 = filled.astype(np.uint8)
+            inside = filled & ~cv2.dilate(pk8, np.ones((2 * r + 3,) * 2, np.uint8)).astype(bool)
+            ring = cv2.dilate(f8, np.ones((2 * r + 7,) * 2, np.uint8)).astype(bool) & \
+                ~cv2.dilate(f8, np.ones((2 * r + 3,) * 2, np.uint8)).astype(bool)
+            fr = free[win_]
+            a = set(np.unique(fr[inside & (fr > 0)]).tolist())
+            b = set(np.unique(fr[ring & (fr > 0)]).tolist())
             separated = not (a & b)
         part = PartCut(k, name, length, cont, len(gaps), max(gap_lengths, default=0.0), kerf, sc_px * s * s,
                        share, separated)

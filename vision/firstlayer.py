@@ -29,10 +29,11 @@ class FirstLayerParams:
     threshold: float = 0.22            # log-ratio change that counts as material
     light_sigma_mm: float = 8.0
     search_mm: float = 7.0             # largest offset searched for
+    colour_tolerance: float = 0.3     # log-colour distance from the object's filament colour
     fail_coverage: float = 0.5         # below: object missing
-    warn_coverage: float = 0.88        # below: under-extrusion / gaps
+    warn_coverage: float = 0.84        # below: under-extrusion / gaps
     fail_offset_mm: float = 0.75       # above: object shifted
-    warn_missing_mm2: float = 12.0     # largest hole in an object
+    warn_missing_mm2: float = 15.0     # largest hole in an object
     fail_missing_mm2: float = 60.0
     warn_outside_mm2: float = 8.0      # material where the toolpath has none
     fail_outside_mm2: float = 40.0
@@ -96,6 +97,20 @@ def _offset(expected: np.ndarray, material: np.ndarray, box: tuple[int, int, int
     return px + fx + x0 - x, py + fy + y0 - y, float(peak)
 
 
+def _same_colour(norm_log: np.ndarray, material: np.ndarray, where: np.ndarray, tol: float) -> np.ndarray:
+    """Material of the object's own filament colour: a shadow, a lifted corner or thin, under-extruded
+    lines change the image too, but not to the colour of a solid first layer. The 1-px rim (mixed with
+    the bed by the camera's blur) is judged on change alone."""
+    sel = material & where
+    if sel.sum() < 20:
+        return material
+    colour = np.median(norm_log[sel], axis=0)
+    c = [np.abs(ch - v) for ch, v in zip(cv2.split(norm_log), colour)]
+    dev = cv2.max(cv2.max(c[0], c[1]), c[2])
+    inner = cv2.erode(where.astype(np.uint8), _CROSS) > 0
+    return material & ((dev < tol) | ~inner)
+
+
 def _shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     m = np.float32([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(mask.astype(np.uint8), m, mask.shape[::-1], flags=cv2.INTER_NEAREST) > 0
@@ -112,8 +127,8 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
     tol = max(1, int(round(params.outside_tolerance_mm / s)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1, 2 * tol + 1))
     near = cv2.dilate(any_expected.astype(np.uint8), kernel) > 0
-    strength, _ = change_map(log_image(frame_bed), log_image(reference_bed), near,
-                             params.light_sigma_mm / s, params.threshold)
+    frame_log = log_image(frame_bed)
+    strength, gain = change_map(frame_log, log_image(reference_bed), near, params.light_sigma_mm / s, params.threshold)
     material = strength > params.threshold
     soft = np.clip(strength / (2 * params.threshold), 0, 1)   # graded evidence: sharper correlation peaks
     material = cv2.morphologyEx(material.astype(np.uint8), cv2.MORPH_OPEN, _CROSS) > 0
@@ -152,14 +167,19 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
             continue
         box = cv2.boundingRect(obj.astype(np.uint8))
         dx, dy, peak = _offset(obj, soft, box, search)
-        seen_px = max(1, int((obj & ~blind).sum()))
-        cov0 = float((material & obj & ~blind).sum()) / seen_px
-        moved = _shift(obj, dx, dy)
-        cov = float((material & moved & ~blind).sum()) / max(1, int((moved & ~blind).sum()))
+        m = search + 3                 # per-object work happens in a window around it
+        win = (slice(max(0, box[1] - m), box[1] + box[3] + m), slice(max(0, box[0] - m), box[0] + box[2] + m))
+        ob, mat, bl = obj[win], material[win], blind[win]
+        seen_px = max(1, int((ob & ~bl).sum()))
+        cov0 = float((mat & ob & ~bl).sum()) / seen_px
+        moved = _shift(ob, dx, dy)
+        cov = float((mat & moved & ~bl).sum()) / max(1, int((moved & ~bl).sum()))
         if peak < 0.3 or cov < cov0:   # nothing there to align to: keep the toolpath's place
-            dx, dy, moved, cov = 0.0, 0.0, obj, cov0
-        aligned |= moved
-        holes = moved & ~material & ~blind
+            dx, dy, moved = 0.0, 0.0, ob
+        aligned[win] |= moved
+        good = _same_colour(frame_log[win] - gain[win], mat, moved & ~bl, params.colour_tolerance)
+        cov = float((good & moved & ~bl).sum()) / max(1, int((moved & ~bl).sum()))
+        holes = moved & ~good & ~bl
         holes = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, _CROSS)
         blobs = components(holes, 1)
         largest = blobs[0][4] * s * s if blobs else 0.0

@@ -52,14 +52,20 @@ def change_map(frame_log: np.ndarray, ref_log: np.ndarray, exclude: np.ndarray |
     gain = smooth_gain(diff, valid, sigma_px * 2)
     strength = np.zeros(diff.shape[:2], np.float32)
     for _ in range(passes):
-        resid = diff - gain
-        strength = np.max(np.abs(cv2.blur(resid, (3, 3))), axis=2) if resid.ndim == 3 else np.abs(cv2.blur(resid, (3, 3)))
+        strength = _strength(diff - gain)
         # only clear changes steer the estimate away; faint ones may still be light
         changed = cv2.dilate((strength > 1.8 * threshold).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         gain = smooth_gain(diff, valid & ~changed, sigma_px)
-    resid = diff - gain
-    strength = np.max(np.abs(cv2.blur(resid, (3, 3))), axis=2) if resid.ndim == 3 else np.abs(cv2.blur(resid, (3, 3)))
-    return strength, gain
+    return _strength(diff - gain), gain
+
+
+def _strength(resid: np.ndarray) -> np.ndarray:
+    """Largest absolute change over the colour channels, lightly smoothed against noise and JPEG blocks."""
+    b = cv2.blur(resid, (3, 3))
+    if b.ndim == 2:
+        return np.abs(b)
+    c = [np.abs(ch) for ch in cv2.split(b)]
+    return cv2.max(cv2.max(c[0], c[1]), c[2])
 
 
 def components(mask: np.ndarray, min_px: int) -> list[tuple[int, int, int, int, int, float, float]]:

@@ -253,19 +253,24 @@ def photograph(albedo: np.ndarray, h_cam: np.ndarray, light: Lighting, rng: np.r
     w, hgt = size
     m = h_cam @ np.linalg.inv(grid.mm_to_px())
     img = cv2.warpPerspective(albedo, m, (w, hgt), flags=cv2.INTER_LINEAR, borderValue=(0.05, 0.05, 0.05))
-    yy, xx = np.mgrid[0:hgt, 0:w].astype(np.float32)
-    illum = np.full((hgt, w), 0.95, np.float32) + 0.08 * (xx / w - 0.5)
+    f = 8                                    # light is smooth: compute it on a coarse grid, then resize
+    yy, xx = np.mgrid[0:hgt:f, 0:w:f].astype(np.float32)
+    illum = np.full(xx.shape, 0.95, np.float32) + 0.08 * (xx / w - 0.5)
     if light.lamp:
         lx, ly = light.lamp_xy[0] * w, light.lamp_xy[1] * hgt
         illum += light.lamp * np.exp(-((xx - lx) ** 2 + (yy - ly) ** 2) / (2 * (0.6 * w) ** 2))
-    img = img * (illum * light.gain * 220)[..., None]
-    if light.lamp:
-        img[..., 2] *= 1 + 0.08 * light.lamp     # warm lamp
-        img[..., 0] *= 1 - 0.05 * light.lamp
+    gain = np.array([1 - 0.05 * light.lamp, 1.0, 1 + 0.08 * light.lamp], np.float32) * light.gain * 220  # warm lamp
+    light_map = cv2.resize(illum, (w, hgt), interpolation=cv2.INTER_LINEAR)
+    img = cv2.multiply(img, cv2.merge([light_map * g for g in gain]))
     if light.glare:
         gx, gy = light.glare_xy[0] * w, light.glare_xy[1] * hgt
-        img += (255 * light.glare * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * light.glare_sigma ** 2)))[..., None]
-    img += rng.normal(0, light.noise, img.shape).astype(np.float32)
+        g = (255 * light.glare * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * light.glare_sigma ** 2))).astype(np.float32)
+        g = cv2.resize(g, (w, hgt), interpolation=cv2.INTER_LINEAR)
+        img = cv2.add(img, cv2.merge([g, g, g]))
+    noise = np.empty(img.shape, np.float32)
+    cv2.setRNGSeed(int(rng.integers(2 ** 31)))
+    cv2.randn(noise, 0.0, float(light.noise))
+    img = cv2.add(img, noise)
     out = np.clip(img, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, light.jpeg])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -290,12 +295,14 @@ def paint_layer(albedo: np.ndarray, material: np.ndarray, colour: np.ndarray, rn
     if not m.any():
         return
     rows, cols = material.shape
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    lines = 1 + 0.06 * np.sin((xx + yy) * (2 * np.pi / 1.5))
+    diag = np.arange(rows + cols, dtype=np.float32)
+    wave = 1 + 0.06 * np.sin(diag * (2 * np.pi / 1.5))        # extrusion lines at 45 degrees
+    lines = np.lib.stride_tricks.as_strided(wave, (rows, cols), (wave.strides[0], wave.strides[0]))
     alpha = rng.uniform(0.85, 0.97)
-    layer = colour[None, None, :] * lines[..., None]
-    soft = cv2.GaussianBlur(m.astype(np.float32), (3, 3), 0)[..., None] * alpha
-    albedo[:] = albedo * (1 - soft) + layer * soft
+    ys, xs = np.nonzero(cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)))
+    soft = cv2.GaussianBlur(m.astype(np.float32), (3, 3), 0)[ys, xs][:, None] * alpha
+    layer = colour[None, :] * lines[ys, xs][:, None]
+    albedo[ys, xs] = albedo[ys, xs] * (1 - soft) + layer * soft
 
 
 def paint_part(albedo: np.ndarray, rng: np.random.Generator, colour: np.ndarray, centre_mm: tuple[float, float],
