@@ -91,3 +91,29 @@ def test_marlin_open_driver_picks_grbl_for_a_laser():
     cfg = config.default().replace(serial={"protocol": "grbl", "rx_buffer": 1024})
     drv = open_driver(cfg, lambda e: None, port="/dev/null")
     assert isinstance(drv, GrblDriver) and drv.rx_size == 1023
+
+
+def test_marlin_stream_cli_ctrl_c_asks_and_cancels_safely(small_print):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sim = VirtualMarlin(time_scale=5.0, advanced_ok=True)               # slow enough to interrupt
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "stream", str(small_print), "--port", sim.start(),
+                                 "--config", str(EXAMPLE)], cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(sim.executed) < 40 and time.monotonic() < deadline:   # the job is streaming
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate("c\n", timeout=60)
+        assert proc.returncode == 1, err
+        assert "pause (p), cancel (c)" in out and "cancelled after line" in err
+        sent = sim.pty.bytes_in
+        time.sleep(0.3)
+        assert sim.pty.bytes_in == sent                                   # nothing more went out
+        assert 40 <= len(sim.executed) and not sim.halted
+    finally:
+        sim.stop()
