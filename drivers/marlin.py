@@ -59,6 +59,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self.capabilities: dict[str, object] = {}
         self.firmware = ""
         self.advanced_ok = False
+        self.planner_free: int | None = None
         self._ser: serial.Serial | None = None
         self._wlock = threading.Lock()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -299,6 +300,8 @@ class MarlinDriver(MarlinJob, MachineDriver):
             win.margin = 0                            # every ok names its line: nothing to guard against
         if self.advanced_ok:
             win.learn(r.slots_free)
+            if r.planner_free is not None:
+                self.planner_free = r.planner_free    # P: free planner blocks, for status and diagnosis
         if self._expect_resend_ok and r.n is None:
             self._expect_resend_ok = False            # the `ok` that closes a Resend acknowledges nothing
             return
