@@ -104,24 +104,30 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self._ser = ser
         self._thread = threading.Thread(target=self._run, name="marlin-reader", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while True:                          # M110 N0 until the firmware answers (it may be booting)
+        try:
+            self._handshake(time.monotonic() + timeout, timeout)
+        except DriverError:
+            self.close()
+            raise
+        self._connected = True
+        event = Connected(firmware=self.firmware or "Marlin", capabilities=dict(self.capabilities))
+        self.on_event(event)
+        return event
+
+    def _handshake(self, deadline: float, timeout: float) -> None:
+        """Framed M110 N0 (repeated while the board may still be booting), M115, M155 when offered."""
+        while True:
             self._call(lambda: self._restart_numbering())
             try:
                 self._command(b"M110 N0", min(1.0, max(0.1, deadline - time.monotonic())))
                 break
             except DriverError:
                 if time.monotonic() >= deadline:
-                    self.close()
                     raise DriverError(f"no answer from a Marlin printer on {self.port} within {timeout:.0f} s") from None
         m115 = self.send_command("M115", timeout=max(1.0, deadline - time.monotonic()))
         self.firmware, self.capabilities = proto.capabilities(m115)
         if self.capabilities.get("AUTOREPORT_TEMP") and self.autoreport_s:
             self.send_command(f"M155 S{self.autoreport_s}", timeout=5.0)
-        self._connected = True
-        event = Connected(firmware=self.firmware or "Marlin", capabilities=dict(self.capabilities))
-        self.on_event(event)
-        return event
 
     def start_job(self, lines: JobLines, total_lines: int | None = None) -> None:
         if self._dead:
@@ -144,9 +150,14 @@ class MarlinDriver(MarlinJob, MachineDriver):
         """M112 ahead of everything queued, straight to the port (the newline ends any partial line)."""
         ser = self._ser
         if ser is not None:
-            with self._wlock:
-                ser.write(b"\nM112\n")
-                ser.flush()
+            try:
+                with self._wlock:
+                    ser.write(b"\nM112\n")
+                    ser.flush()
+            except (serial.SerialException, OSError) as exc:
+                reason = f"emergency stop could not be sent: {exc}"
+                self._call(lambda: self._fail(reason))
+                raise DriverError(f"M112 could not be written to {self.port}: {exc}") from None
         self.stats["estop"] += 1
         self._call(lambda: self._fail("emergency stop (M112)"))
 
