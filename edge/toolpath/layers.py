@@ -5,7 +5,9 @@ motion on a laser). Rules, chosen to match what a person calls a layer:
 - Z hops during travel are not layers: only the Z at which work happens counts.
 - A layer starts at the first Z-changing move after the previous layer's last
   work (so the move to the new height, hops and travel belong to the new
-  layer), or at the work line itself when Z changed while working.
+  layer), or at the work line itself when Z changed while working. The first
+  layer starts at the last Z move before the first work (the move down to the
+  bed, not a lift early in the start G-code).
 - Vase mode (Z rises while extruding): a new layer starts where the spiral rises
   above the current layer's height, and lasts one layer height (the last one
   seen between two ordinary layers, 0.2 mm if none), so each turn of the
@@ -33,21 +35,24 @@ def _layer_starts(seg_line, seg_z, seg_flags, work_mask, start_z, starts):
     height = DEFAULT_LAYER_HEIGHT
     prev_z = start_z
     z_change_line = -1           # first Z-changing non-working move since the last work
+    z_change_last = -1           # ... and the last one
     for i in range(len(seg_line)):
         z = seg_z[i]
         working = (seg_flags[i] & work_mask) != 0
         z_moved = abs(z - prev_z) > Z_EPS
         if not working:
-            if z_moved and z_change_line < 0:
-                z_change_line = seg_line[i]
+            if z_moved:
+                z_change_last = seg_line[i]
+                if z_change_line < 0:
+                    z_change_line = seg_line[i]
         else:
             new_layer = False
             start_line = seg_line[i]
             next_z = z
-            if n_layers == 0:
-                new_layer = True
-                if z_change_line >= 0:
-                    start_line = z_change_line
+            if n_layers == 0:                            # from the move down to the bed, not
+                new_layer = True                         # from a lift in the start G-code
+                if z_change_last >= 0:
+                    start_line = z_change_last
             elif abs(z - layer_z) > Z_EPS:
                 if z_change_line >= 0:                   # a move to a new height, then work
                     new_layer = True
@@ -65,6 +70,7 @@ def _layer_starts(seg_line, seg_z, seg_flags, work_mask, start_z, starts):
                 n_layers += 1
                 layer_z = next_z
             z_change_line = -1
+            z_change_last = -1
         prev_z = z
     return n_layers
 

@@ -182,3 +182,10 @@ def test_cli_usage_error_exit_1(capsys):
         cli.main(["analyze"])
     assert exc.value.code == 1
     assert "required: file" in capsys.readouterr().err
+
+
+def test_first_layer_starts_at_the_move_down_not_at_a_start_gcode_lift(tmp_path):
+    p = tmp_path / "lift.gcode"
+    p.write_text("G28\nG1 Z10 F600\nM109 S200\nG1 X5 Y5\nG1 Z0.2\nG1 X10 E1\nG1 Z0.4\nG1 X20 E2\n")
+    a = analyze(p, PRINTER)
+    assert a.first_layer == (5, 6) and a.layers == 2
