@@ -174,13 +174,17 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
         if self.telemetry is not None and now - self._last_sample >= self.cfg.broker.telemetry_interval_s:
             self._last_sample = now
             self.telemetry.sample(self.sample_payload())
+            if self.prog is not None:
+                self.telemetry.state(self.state_payload())   # progress and ETA in the retained state
         if now - self._last_heartbeat >= self.cfg.broker.heartbeat_s:
-            self.refresh_state(force=True)
+            self.refresh_state(force=True)                   # the service repeats it; this refreshes ETA
         if not self.driver_ok and not self._opening and now - self._last_reopen >= REOPEN_S:
             self.open_driver_async()
 
     def on_shutdown(self, event: Shutdown) -> None:
         log.info("shutting down: %s", event.reason)
+        if self.pause_job(f"agent stopping ({event.reason})"):
+            time.sleep(1.0)            # let the driver park the head before the port closes
         self.notifier.stopping()
         self._running = False
 
@@ -203,17 +207,29 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
 
     # ---- driver ----------------------------------------------------------------------
     def open_driver_async(self) -> None:
-        """Open the serial port in a worker (opening waits for the firmware's banner)."""
+        """Open the serial port in a worker (opening waits for the firmware's banner).
+
+        Each attempt builds a fresh driver; the loop adopts it on DriverReady.
+        """
         self._opening = True
         self._last_reopen = time.monotonic()
+        old, self.driver = self.driver, None
+        timeout = self.cfg.serial.timeout_s
 
         def work() -> None:
+            if old is not None:
+                old.close()
+            drv = None
             try:
-                if self.driver is None:
-                    self.driver = self._make_driver()
-                info = self.driver.open(timeout=self.cfg.serial.timeout_s)
-                self.post(DriverReady(getattr(info, "firmware", str(info))))
+                drv = self._make_driver()
+                info = drv.open(timeout=timeout)
+                self.post(DriverReady(getattr(info, "firmware", str(info)), driver=drv))
             except Exception as exc:   # DriverError, OSError: the port is missing or silent
+                if drv is not None:
+                    try:
+                        drv.close()
+                    except Exception:
+                        pass
                 self.post(DriverUnavailable(str(exc) or type(exc).__name__))
         threading.Thread(target=work, name="driver-open", daemon=True).start()
 
@@ -225,6 +241,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
 
     def on_driver_ready(self, event: DriverReady) -> None:
         self._opening = False
+        self.driver = event.driver
         self.driver_ok = True
         self.firmware = event.firmware
         if self.store.get_meta("fault").startswith("machine:"):

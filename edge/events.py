@@ -113,6 +113,7 @@ class InspectionDone(AgentEvent):
 @dataclass(frozen=True)
 class DriverReady(AgentEvent):
     firmware: str
+    driver: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

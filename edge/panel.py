@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from drivers.gpio import Pins
+from drivers.gpio import GpioError, Pins
 from edge.config import PanelSection
+from edge.errors import FabedgeError
 from edge.events import AgentEvent, BedCleared, PauseToggled, StartPressed, StopHeld, StopPressed
 
 Post = Callable[[AgentEvent], None]
@@ -30,6 +31,13 @@ class Panel:
         self.cfg = cfg
         self.post = post
         self.stop_hook = stop_hook
+        try:
+            self._build(pins)
+        except GpioError as exc:
+            raise FabedgeError(f"operator panel: {exc}") from None
+
+    def _build(self, pins: Pins | None) -> None:
+        cfg = self.cfg
         self.pins = pins or Pins(cfg.pin_factory)
         self._down: dict[str, float] = {}
         self._leds = {}

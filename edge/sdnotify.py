@@ -29,6 +29,7 @@ class Notifier:
         self._sock: socket.socket | None = None
         if self.address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.setblocking(False)       # a full socket must never stall the event loop
 
     @property
     def enabled(self) -> bool:

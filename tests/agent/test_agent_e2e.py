@@ -72,6 +72,19 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     systemd.bind(sock_path)
     systemd.settimeout(0.2)
+    got: list[str] = []
+
+    def listen() -> None:
+        while True:
+            try:
+                got.append(systemd.recv(200).decode())
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    import threading
+    threading.Thread(target=listen, daemon=True).start()
     rig = rig_factory(time_scale=25.0)
     rig.start_agent(notifier=Notifier({"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}))
     wait_for(lambda: rig.agent.driver_ok, 40, "the printer")
@@ -102,12 +115,7 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     birth = [m for t, m in rig.messages if t.endswith("/birth")][-1]
     assert birth["capabilities"]["job.offer"] and birth["counters"]["parts_good"] == 4
     # systemd heard READY=1 once and WATCHDOG=1 from the loop while it ran
-    got = []
-    try:
-        while True:
-            got.append(systemd.recv(200).decode())
-    except socket.timeout:
-        pass
+    time.sleep(0.3)
     systemd.close()
     assert sum(m.startswith("READY=1") for m in got) == 1
     assert sum(m == "WATCHDOG=1" for m in got) >= 10

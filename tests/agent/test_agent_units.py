@@ -226,3 +226,17 @@ def test_watchfolder_waits_for_complete_files_and_remembers(tmp_path):
     assert w.poll() == [] and got == [folder / "a.gcode"]
     w2 = FolderWatcher(folder, got.append, seen_path=seen)   # after a restart: not again
     assert w2.poll() == [] and w2.poll() == []
+
+
+def test_sdnotify_never_blocks_when_nobody_reads(tmp_path):
+    path = str(tmp_path / "full.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    try:
+        n = Notifier({"NOTIFY_SOCKET": path})
+        t0 = time.monotonic()
+        results = [n.status("x" * 1000) for _ in range(5000)]   # far more than the socket holds
+        assert time.monotonic() - t0 < 5
+        assert results[0] is True and results[-1] is False        # dropped, not blocked
+    finally:
+        srv.close()
