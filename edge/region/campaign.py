@@ -222,7 +222,9 @@ def run_dispatcher(dispatcher: Dispatcher, endpoint: Any, *, stop: threading.Eve
         if not watcher.connected.is_set():
             return False
         try:
-            watcher.publish(topic, payload, qos=1, wait_s=5.0)
+            # queued at QoS 1 without waiting for each PUBACK: a burst of offers to a thousand idle
+            # machines is not paced by round trips; an offer the broker never got is covered by its lease
+            watcher.publish(topic, payload, qos=1, wait_s=0.0)
             return True
         except (RuntimeError, ValueError) as exc:
             log.warning("publishing on %s failed: %s", topic, exc)

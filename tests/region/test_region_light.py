@@ -57,3 +57,18 @@ def test_light_fleet_ten_simulated_minutes_loses_no_event(broker, tmp_path):
     print(f"\n{LIGHT} light machines, {SIM_MINUTES} simulated minutes: {len(mine)} events, "
           f"latency p50 {p50 * 1000:.1f} ms p99 {p99 * 1000:.1f} ms, fleet CPU {json.loads(summary.read_text()).get('cpu_s', '?')} s")
     store.close()
+
+
+def test_fleet_simulate_refuses_bad_input_with_a_reason(tmp_path):
+    from region_support import fabedge_out
+    out = fabedge_out("fleet", "simulate", "--broker", "mqtt://127.0.0.1:1", "--light", "2",
+                      "--trust-key", str(tmp_path / "nope.pub"))
+    assert out.returncode == 1 and "nope.pub: cannot read" in out.stderr
+    bad = tmp_path / "bad.pub"
+    bad.write_text("not base64!\n")
+    out = fabedge_out("fleet", "simulate", "--broker", "mqtt://127.0.0.1:1", "--light", "2", "--trust-key", str(bad))
+    assert out.returncode == 1 and "trust key 'bad'" in out.stderr
+    out = fabedge_out("fleet", "simulate", "--broker", "mqtt://127.0.0.1:1")
+    assert out.returncode == 1 and "at least one machine" in out.stderr
+    out = fabedge_out("fleet", "simulate", "--broker", "mqtt://127.0.0.1:1", "--light", "1", "--start-delay", "9")
+    assert out.returncode == 1 and "--start-delay '9': expected MIN,MAX" in out.stderr
