@@ -61,7 +61,7 @@ def test_hold_resume_laser_only_while_moving_and_overrides(port):
     run = ask(p, b"?")
     assert re.match(r"<Run\|MPos:[\d.]+,0\.000,0\.000\|Bf:14,127\|FS:600,400\|Ov:100,100,100>", run)
     ask(p, b"!", 0.1)
-    held = ask(p, b"?")
+    held = until(p, "<Hold:0|")
     assert held.startswith("<Hold:0|") and "|FS:0,0|" in held      # stopped: laser off
     x = float(held.split("MPos:")[1].split(",")[0])
     time.sleep(0.2)
@@ -92,13 +92,12 @@ def test_door_states_and_check_mode(port):
     sim, p = port(time_scale=1.0)
     ask(p, b"G1 X50 F600 M4 S400\n")
     sim.open_door()
-    time.sleep(0.15)
-    assert ask(p, b"?").startswith("<Door:1|") and "|Pn:D" in ask(p, b"?")
+    assert until(p, "<Door:1|").startswith("<Door:1|") and "|Pn:D" in ask(p, b"?")
     assert ask(p, b"~").startswith("") and ask(p, b"?").startswith("<Door:1|")  # ignored while open
     sim.close_door()
     assert ask(p, b"?").startswith("<Door:0|")
     ask(p, b"~", 0.05)
-    assert ask(p, b"?", 0.3).startswith("<Run|")
+    assert until(p, "<Run|").startswith("<Run|")
     ask(p, b"\x18")                                                # reset while moving: ALARM:3
     assert ask(p, b"$X\n").endswith("ok\r\n")
     assert ask(p, b"$C\n") == "[MSG:Enabled]\r\nok\r\n"
