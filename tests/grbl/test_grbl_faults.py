@@ -10,6 +10,18 @@ from drivers.base import (FirmwareMessage, JobCancelled, JobFailed, JobFinished,
 from grbl_helpers import FIXTURES, expected, job_lines
 
 RASTER = FIXTURES / "laser_raster_disc.gcode"
+
+
+def settled(sim, quiet: float = 0.3, timeout: float = 10.0) -> int:
+    """Bytes the sim has received once nothing more arrived for `quiet` s (what was on the wire landed)."""
+    deadline = time.monotonic() + timeout
+    seen = sim.bytes_received
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        if sim.bytes_received == seen:
+            return seen
+        seen = sim.bytes_received
+    raise AssertionError("bytes kept arriving")
 VECTOR = FIXTURES / "laser_vector_plate.gcode"
 
 
@@ -49,8 +61,7 @@ def test_door_pauses_and_nothing_is_sent_until_resumed(rig):
     drv.start_job(lines)
     paused = rec.wait(Paused, timeout=10)
     assert paused.reason == "door"
-    time.sleep(0.3)                                           # lines already on the wire land
-    before = sim.bytes_received
+    before = settled(sim)                                     # lines already on the wire land
     time.sleep(1.0)
     assert sim.bytes_received == before                      # nothing sent while the door is open
     assert sim.state().startswith("Door")
@@ -124,8 +135,8 @@ def test_lines_after_the_window_never_reach_a_stopped_job(rig):
     rec.wait(LineAcked, 5)
     drv.emergency_stop()
     rec.wait(JobFailed, 5)
-    time.sleep(0.2)                                           # what was already on the wire lands
-    got, done = sim.bytes_received, len(sim.executed)
+    got = settled(sim)                                        # what was already on the wire lands
+    done = len(sim.executed)
     time.sleep(0.5)
     assert sim.bytes_received == got and len(sim.executed) == done
     assert done < len(lines)
