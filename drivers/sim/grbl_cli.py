@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--rx-buffer", type=int, default=127, help="receive buffer bytes (GRBL 127, grblHAL 1023)")
     p.add_argument("--blocks", type=int, default=15, help="planner blocks")
-    p.add_argument("--faults", default="", help="e.g. drop@12,corrupt@40,door@1.5:0.5,alarm@2:1,reset@30,hang@5 (see grbl_faults)")
+    p.add_argument("--faults", default="",
+                   help="e.g. drop@12,corrupt@40,door@1.5:0.5,alarm@2:1,reset@30,hang@5 (see grbl_faults)")
     p.add_argument("--log", default=None, help="write every executed line here, in order")
     p.add_argument("--time-scale", type=float, default=1.0, help="machine seconds per real second")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each reply")
