@@ -231,7 +231,7 @@ class Telemetry:
         self._notify_link(True)
 
     def link_down(self) -> None:
-        self._ready = False
+        was_ready, self._ready = self._ready, False
         self._flush_acks(force=True)
         poison = self._poison.dropped(self._inflight.values())
         if poison is not None:
@@ -239,7 +239,8 @@ class Telemetry:
             self.spool.quarantine(poison)
         self._inflight.clear()
         self._cursor = 0
-        self._notify_link(False)
+        if was_ready:
+            self._notify_link(False)
 
     def _notify_link(self, up: bool) -> None:
         if self._on_link is not None:
