@@ -218,6 +218,14 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                     fl |= LF_GARBAGE
                 j += 1
                 continue
+            if c == 34:                                              # a "quoted string" parameter
+                j += 1
+                while j < n and buf[j] != 34 and buf[j] != 10:
+                    j += 1
+                if j < n and buf[j] == 34:
+                    last_cmd = j
+                    j += 1
+                continue
             if c == 36 and let == L_NONE and first_cmd == j:      # GRBL `$...`
                 let = L_DOLLAR
                 text = True
@@ -265,10 +273,10 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                     let = u
                     cod = iv
                     sb = sv
-                    if u == 77 and sv == 0 and (iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30
-                                                or iv == 32 or iv == 33 or iv == 928 or iv == 0 or iv == 1
-                                                or iv == 115 or iv == 862):
-                        text = True
+                    if u == 77 and (iv == 862 or sv == 0 and (
+                            iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30 or iv == 32
+                            or iv == 33 or iv == 928 or iv == 0 or iv == 1 or iv == 115)):
+                        text = True                  # free text: messages, file names, versions, models
                     if u == 77 and iv == 486:
                         m486 = True
             elif is_cmd:

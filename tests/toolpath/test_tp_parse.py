@@ -202,6 +202,13 @@ def test_unknown_and_extended_commands_are_flagged_not_garbage(tmp_path):
     assert tp.letter[1] == L_M and tp.code[1] == 9999
 
 
+def test_prusa_and_marlin_text_parameters_are_not_garbage(tmp_path):
+    tp = load(write(tmp_path, 'M862.3 P "MK3S" ; printer model check\nM862.1 P0.4\nM115 U3.11.0\n'
+                              'M117 Layer 1/20 *fast*\nM23 my file.gco\nM486 S0 A"cube #1"\nG1 X"5"\n'))
+    assert [bool(tp.line_flags[i] & LF_GARBAGE) for i in range(tp.lines)] == [False] * 6 + [True]
+    assert (tp.code[0], tp.sub[0]) == (862, 3)
+
+
 def test_subcodes_and_letters(tmp_path):
     tp = load(write(tmp_path, "G28.1\nG29.2 S1\n$H\n$32=1\nM104 T1 S200\n"))
     assert (tp.letter[0], tp.code[0], tp.sub[0]) == (L_G, 28, 1)
