@@ -123,8 +123,8 @@ class Dispatcher:
             self._refused(job_id, str(msg.get("code") or "rejected"), str(msg.get("reason") or ""))
 
     def _result(self, site: str, name: str, msg: dict) -> None:
-        if msg.get("status") != "rejected":
-            return
+        if msg.get("status") != "rejected" or msg.get("code") == "replayed":
+            return                      # a replayed answer repeats one we already had
         job = self.store.job_by_cmd(str(msg.get("cmd_id") or ""))
         if job is not None and (job.site, job.machine) == (site, name):
             self._refused(job.job_id, str(msg.get("code") or "rejected"), str(msg.get("reason") or ""))
@@ -174,12 +174,22 @@ class Dispatcher:
                 "gcode": data.decode("utf-8"), "sha256": sha, "size": len(data)}
         env = signing.make_envelope(self.key, self.key_id, f"{m.site}/{m.machine}", "job.offer", args,
                                     ttl_s=self.offer_ttl_s, cmd_id=f"offer-{job_id}-{uuid.uuid4().hex[:8]}")
-        # recorded first: a crash after publishing still knows the job (its events find it)
-        self.store.add_job(job_id, design, m.site, m.machine, env["id"], parts, self.clock() + self.lease_s)
-        ok = self.publish(schema.Topics(m.site, m.machine).cmd_req, json.dumps(env).encode())
+        # recorded first: a crash after publishing still knows the job (its events find it), and a
+        # crash before publishing is repaired by resend_offers() with the very same signed bytes
+        text = json.dumps(env)
+        self.store.add_job(job_id, design, m.site, m.machine, env["id"], parts, self.clock() + self.lease_s, text)
+        ok = self.publish(schema.Topics(m.site, m.machine).cmd_req, text.encode())
         log.info("offered %s (%s x%d) to %s/%s%s", job_id, design, parts, m.site, m.machine,
                  "" if ok else " (not confirmed by the broker; the lease covers it)")
         return True
+
+    def resend_offers(self) -> int:
+        """After a restart: publish again, byte for byte, every offer with no answer yet. The command id
+        is the same, so a machine that already has it answers from its replay store and runs nothing twice."""
+        n = 0
+        for job_id, site, machine, envelope in self.store.unanswered_offers():
+            n += bool(self.publish(schema.Topics(site, machine).cmd_req, envelope.encode()))
+        return n
 
     def expire(self) -> int:
         """Jobs not started within their lease: cancel them on the machine and free their parts."""
@@ -236,6 +246,8 @@ def run_dispatcher(dispatcher: Dispatcher, endpoint: Any, *, stop: threading.Eve
     sent = 0
     try:
         time.sleep(min(1.0, interval_s * 5))     # let the retained births and states arrive first
+        if watcher.connected.is_set():
+            dispatcher.resend_offers()
         while not stop.is_set():
             if watcher.connected.is_set():
                 sent += dispatcher.step()

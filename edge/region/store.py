@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS machines (
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, design TEXT NOT NULL, site TEXT NOT NULL, machine TEXT NOT NULL,
     cmd_id TEXT NOT NULL UNIQUE, parts INTEGER NOT NULL, status TEXT NOT NULL, offered REAL NOT NULL,
-    lease_until REAL, ended REAL, reason TEXT NOT NULL DEFAULT '', starts INTEGER NOT NULL DEFAULT 0);
+    lease_until REAL, ended REAL, reason TEXT NOT NULL DEFAULT '', starts INTEGER NOT NULL DEFAULT 0,
+    envelope TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 CREATE TABLE IF NOT EXISTS unfit (design TEXT NOT NULL, site TEXT NOT NULL, machine TEXT NOT NULL,
     reason TEXT NOT NULL, PRIMARY KEY (design, site, machine));
@@ -193,11 +194,16 @@ class CampaignStore:
 
     # ---- jobs ------------------------------------------------------------------------------
     def add_job(self, job_id: str, design: str, site: str, machine: str, cmd_id: str, parts: int,
-                lease_until: float) -> None:
+                lease_until: float, envelope: str = "") -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO jobs (job_id, design, site, machine, cmd_id, parts, status, offered, lease_until)"
-                       " VALUES (?, ?, ?, ?, ?, ?, 'offered', ?, ?)",
-                       (job_id, design, site, machine, cmd_id, parts, time.time(), lease_until))
+            db.execute("INSERT INTO jobs (job_id, design, site, machine, cmd_id, parts, status, offered, lease_until,"
+                       " envelope) VALUES (?, ?, ?, ?, ?, ?, 'offered', ?, ?, ?)",
+                       (job_id, design, site, machine, cmd_id, parts, time.time(), lease_until, envelope))
+
+    def unanswered_offers(self) -> list[tuple[str, str, str, str]]:
+        """(job id, site, machine, signed envelope) of offers with no sign of life yet."""
+        return [tuple(r) for r in self._all("SELECT job_id, site, machine, envelope FROM jobs "
+                                            "WHERE status='offered' AND envelope != '' ORDER BY offered")]
 
     def job(self, job_id: str) -> JobRow | None:
         rows = self._all(_JOB_SELECT + " WHERE job_id=?", (job_id,))

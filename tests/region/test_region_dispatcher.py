@@ -15,7 +15,7 @@ from edge.region.campaign import Dispatcher
 from edge.region.designs import register
 from edge.region.store import CampaignStore
 from edge.telemetry import schema, signing
-from edge.telemetry.commands import CommandGate
+from edge.telemetry.commands import CommandGate, Replayed
 from region_support import HEADBAND, KEY_ID, VISOR, fabedge_out
 
 DAY = 1795300000.0          # 2026-11-21 17:46 UTC
@@ -154,8 +154,15 @@ def test_state_survives_a_restart_and_the_cli_reports_it(rig, tmp_path):
     store.close()
     again = CampaignStore(tmp_path / "c.db")                 # as after kill -9: only the database is left
     d2 = Dispatcher(again, key, KEY_ID, lease_s=60, clock=clock)
-    d2.publish = lambda topic, payload: True
+    resent: list[bytes] = []
+    d2.publish = lambda topic, payload: resent.append(payload) or True
     assert again.job(job).status == "offered" and d2.step() == 0     # still on its way: not offered twice
+    # the offer is published again byte for byte: a machine that had it runs nothing twice
+    assert d2.resend_offers() == 1 and json.loads(resent[0]) == sent[0][1]
+    gate = gate_for(tmp_path, key, "lab-a", "p1")
+    gate.check(json.dumps(sent[0][1]).encode(), False, "idle")
+    with pytest.raises(Replayed):
+        gate.check(resent[0], False, "staged")
     t = schema.Topics("lab-a", "p1")
     d2.apply(t.evt("part.outcome"), msg("lab-a", "p1", 7, {"type": "part.outcome", "job_id": job, "design": "faceshield",
                                                            "parts": 2, "outcome": "rejected"}, msg_id="e1"))
