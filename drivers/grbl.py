@@ -32,8 +32,8 @@ from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, Eve
                           MachineDriver, MachineStatus, Paused, Resumed)
 from drivers.grbl_codes import alarm_sentence, error_sentence
 from drivers.grbl_stream import InFlight, JobStreaming, JobState
-from drivers.grbl_wire import (RT_CYCLE_START, RT_HOLD, RT_RESET, RT_STATUS, Status, compact, is_banner, parse_build_info,
-                               parse_status)
+from drivers.grbl_wire import (RT_CYCLE_START, RT_HOLD, RT_RESET, RT_STATUS, Status, compact, is_banner,
+                               parse_build_info, parse_status)
 
 RESUME_GRACE_S = 0.25        # a Hold/Door report this soon after cycle start answers an older '?'
 

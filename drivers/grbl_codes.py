@@ -49,12 +49,14 @@ ERRORS: dict[int, str] = {
 ALARMS: dict[int, str] = {
     1: "Hard limit triggered. Machine position is likely lost due to the sudden halt; re-homing is highly recommended.",
     2: "G-code motion target exceeds machine travel. Machine position safely retained; the alarm may be unlocked.",
-    3: "Reset while in motion. GRBL cannot guarantee the position; lost steps are likely; re-homing is highly recommended.",
+    3: ("Reset while in motion. GRBL cannot guarantee the position; lost steps are likely; "
+        "re-homing is highly recommended."),
     4: "Probe fail. The probe is not in the expected initial state before starting the probe cycle.",
     5: "Probe fail. The probe did not contact the workpiece within the programmed travel.",
     6: "Homing fail. Reset during the active homing cycle.",
     7: "Homing fail. The safety door was opened during the active homing cycle.",
-    8: "Homing fail. The cycle failed to clear the limit switch when pulling off; check the pull-off setting and wiring.",
+    8: ("Homing fail. The cycle failed to clear the limit switch when pulling off; "
+        "check the pull-off setting and wiring."),
     9: "Homing fail. Could not find the limit switch within the search distance.",
     10: "Homing fail. On a dual-axis machine the second limit switch was not found.",
 }

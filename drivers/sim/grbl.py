@@ -205,7 +205,8 @@ class VirtualGrbl(PacedLink, SystemCommands):
         elif 0x95 <= b <= 0x97:
             m.rapid_ov = {0x95: 100, 0x96: 50, 0x97: 25}[b]
         elif 0x99 <= b <= 0x9D:
-            m.spindle_ov = 100 if b == 0x99 else max(10, min(200, m.spindle_ov + {0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}[b]))
+            step = {0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}
+            m.spindle_ov = 100 if b == 0x99 else max(10, min(200, m.spindle_ov + step[b]))
         if 0x90 <= b <= 0x97:
             m.replan(overrides=True)
 

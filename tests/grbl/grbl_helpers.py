@@ -37,8 +37,8 @@ class Recorder:
                     return found[0]
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {kind.__name__} within {timeout} s; got "
-                                         f"{[e for e in self.events if type(e).__name__ not in ('LineAcked', 'MachineStatus')]}")
+                    notable = [e for e in self.events if type(e).__name__ not in ("LineAcked", "MachineStatus")]
+                    raise AssertionError(f"no {kind.__name__} within {timeout} s; got {notable}")
                 self._cond.wait(left)
 
 
