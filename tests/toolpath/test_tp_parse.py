@@ -210,7 +210,8 @@ def test_prusa_and_marlin_text_parameters_are_not_garbage(tmp_path):
 
 
 def test_subcodes_and_letters(tmp_path):
-    tp = load(write(tmp_path, "G28.1\nG29.2 S1\n$H\n$32=1\nM104 T1 S200\n"))
+    tp = load(write(tmp_path, "G28.1\nG29.2 S1\n$H\n$32=1\nM104 T1 S200\n%\n"))
+    assert tp.line_flags[5] == 0                                     # `%` delimiter: nothing to send
     assert (tp.letter[0], tp.code[0], tp.sub[0]) == (L_G, 28, 1)
     assert (tp.letter[1], tp.code[1], tp.sub[1]) == (L_G, 29, 2)
     assert tp.letter[2] == L_DOLLAR and tp.letter[3] == L_DOLLAR
