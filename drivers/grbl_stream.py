@@ -151,19 +151,19 @@ class JobStreaming:
         self._write(b"".join(sent.data + b"\n" for sent in batch))
 
     def _wait_idle(self, job: JobState) -> bool:
-        """Poll until GRBL reports Idle (planner drained); False if the job ended meanwhile."""
-        while True:
-            with self._cond:
-                seq = self.status_seq
-            self._write(RT_STATUS)
-            with self._cond:
-                self._cond.wait_for(lambda: job.outcome or self.status_seq > seq, 1.0)
+        """Wait until GRBL reports Idle (planner drained); False if the job ended meanwhile. One status
+        request of its own (an answer newer than the last ok), then the poller's, at status_hz."""
+        self._write(RT_STATUS)
+        with self._cond:
+            seq = self.status_seq
+            while True:
+                self._cond.wait_for(lambda: job.outcome or self.status_seq > seq, 1.0 + self.status_interval)
                 if job.outcome:
                     return False
-                if self.status is not None and self.status.state == "Idle" and self.status_seq > seq \
+                if self.status_seq > seq and self.status is not None and self.status.state == "Idle" \
                         and not job.paused:
                     return True
-                self._cond.wait_for(lambda: bool(job.outcome), 0.05)
+                seq = self.status_seq
 
     def _report_end(self, job: JobState) -> None:
         if job.halt:
