@@ -17,7 +17,7 @@ ROOT = vs.ROOT
 
 def fabedge(*args):
     return subprocess.run([sys.executable, "-m", "edge", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=280)   # generous: CI machines are shared
 
 
 @pytest.fixture(scope="module")
