@@ -208,6 +208,11 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                         fl |= LF_BAD_CHECKSUM
                     j = k
                     continue
+            if c == 37 and first_cmd < 0:                            # `%` program delimiter (CNC): a comment
+                while j < n and buf[j] != 10:
+                    j += 1
+                e = j
+                break
             if first_cmd < 0:
                 first_cmd = j
                 paren_first = paren_bytes
@@ -218,11 +223,6 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                     fl |= LF_GARBAGE
                 j += 1
                 continue
-            if c == 37 and first_cmd < 0:                            # `%` program delimiter (CNC): a comment
-                while j < n and buf[j] != 10:
-                    j += 1
-                e = j
-                break
             if c == 34:                                              # a "quoted string" parameter
                 j += 1
                 while j < n and buf[j] != 34 and buf[j] != 10:
