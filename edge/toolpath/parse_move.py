@@ -33,7 +33,7 @@ MAX_SEGMENTS_PER_LINE = MAX_ARC_SEGMENTS + 1
 MAX_ARC_SEGMENT_MM = 1.0                   # Marlin defaults (Configuration_adv.h)
 MIN_ARC_SEGMENT_MM = 0.1
 MIN_CIRCLE_SEGMENTS = 72
-
+# The kernels here run with _nrt=False, as in parse_kernel: no allocation, no refcounting.
 
 
 def new_state(home: tuple[float, float, float]) -> np.ndarray:
