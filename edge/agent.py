@@ -29,6 +29,7 @@ from drivers.base import DriverEvent, LineAcked, MachineStatus, Temperatures
 from edge import __version__
 from edge.agent_inspect import InspectMixin
 from edge.agent_jobs import JobsMixin
+from edge.agent_laser import LaserMixin
 from edge.agent_run import RunMixin
 from edge.config import Config
 from edge.events import DriverReady, DriverUnavailable, LinkChanged, Shutdown
@@ -44,7 +45,7 @@ PROGRESS_FLUSH_S = 0.5
 REOPEN_S = 5.0
 
 
-class Agent(JobsMixin, RunMixin, InspectMixin):
+class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
     """Construct, then `run()` (blocks until `shutdown()` or a Shutdown event)."""
 
     def __init__(self, cfg: Config, *, pins: Any = None,
@@ -85,6 +86,8 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
         self.init_jobs()
         self.init_run()
         self.init_inspect()
+        self.init_laser()
+        self.laser_wear: dict[str, float] = {}
 
     # ---- posting (any thread) -----------------------------------------------------
     def post(self, event: Any) -> None:
@@ -161,6 +164,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
             table.update(self.job_handlers())
             table.update(self.run_handlers())
             table.update(self.inspect_handlers())
+            table.update(self.laser_handlers())
             self._handlers = table
         return table
 
@@ -291,7 +295,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin):
             "limits": asdict(self.cfg.limits), "volume": asdict(self.cfg.volume),
             "capabilities": CAPABILITIES,
             "versions": {"fabedge": __version__, "python": platform.python_version(), "firmware": self.firmware},
-            "counters": self.store.counters(),
+            "counters": {**self.store.counters(), **({"laser": self.laser_wear} if self.laser_wear else {})},
             "panel": {"buttons": [b for b in ("start", "pause", "stop", "bed_clear", "reject")
                                   if getattr(self.cfg.panel, b)]},
             "camera": self.cfg.camera.source != "none",

@@ -146,7 +146,8 @@ class InspectMixin:
             self.inspector = None
 
     def bed_check_wanted(self, job: Job) -> bool:
-        return self.inspector is not None and self.cfg.inspection.bed_clear
+        # a laser's bed holds the sheet to cut: the empty-bed check is for printers
+        return self.inspector is not None and self.cfg.inspection.bed_clear and job.kind == "printer"
 
     def request_bed_check(self, job: Job, override: bool) -> None:
         if self.pending_start is not None:

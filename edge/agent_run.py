@@ -90,6 +90,9 @@ class RunMixin:
         if not self.driver_ok:
             self.refuse_start(job, "the machine is not connected")
             return
+        if job.kind == "laser":
+            self.laser_preflight(job)        # the controller is asked first; it begins from there
+            return
         if self.bed_check_wanted(job):
             self.request_bed_check(job, override=event.held_s >= self.cfg.panel.override_hold_s)
             return
@@ -216,6 +219,7 @@ class RunMixin:
     def end_progress(self, job: Job) -> None:
         if self.prog is not None and self.prog.job_id == job.id:
             self.flush_progress()
+            self.laser_job_ended(job, self.prog.line)
             self.prog = None
 
     def progress_fields(self, job: Job) -> dict[str, Any]:

@@ -379,3 +379,41 @@ def test_agent_camera_checks_bed_before_start_and_first_layer(rig_factory, tmp_p
     assert rig.store.get("nut-cam").state == "paused"
     rig.press("stop", hold_s=rig.cfg.panel.stop_cancel_hold_s + 0.3)
     rig.wait_state("awaiting_bed_clear", 30)
+
+
+def test_agent_laser_job_needs_laser_mode_then_cuts_and_counts_wear(broker, tmp_path):
+    from drivers.sim.grbl import VirtualGrbl
+
+    laser = VirtualGrbl(time_scale=30.0, settings={32: 0})          # a controller left in spindle mode
+    laser.start()
+    rig = DemoRig(tmp_path / "laser", broker, printer=laser, cfg_overrides={
+        "machine": {"kind": "laser", "id": "laser-1", "profile": "k40"},
+        "serial": {"protocol": "grbl"}, "motion": {"planner": "grbl"}})
+    try:
+        rig.watch()
+        rig.start_agent()
+        wait_for(lambda: rig.agent.driver_ok, 40, "the laser")
+        plate = ROOT / "tests/fixtures/slicer/laser_vector_plate.gcode"
+        rig.offer("plate-1", gcode_path=plate, design="plate-80x60", parts=1)
+        rig.wait_state("armed", 60)
+        n0 = len(rig.executed())
+        rig.press("start")
+        wait_for(lambda: rig.events("error"), 30, "the refusal")
+        assert "$32=1" in rig.events("error")[0]["message"]
+        assert rig.machine_state() == "armed" and rig.pins.level(rig.cfg.panel.led_red)
+        assert [c for c in rig.executed()[n0:] if c.startswith(("G0", "G1", "G2", "G3", "M4"))] == []
+        rig.agent.driver.send_command("$32=1")                     # the operator fixes the controller
+        rig.press("start")
+        rig.wait_state("awaiting_bed_clear", 60)
+        (started,) = rig.events("job.started")
+        assert started["laser"]["power_mode"] == "M4" and started["laser"]["laser_on_mm"] > 100
+        wear = json.loads((Path(rig.cfg.paths.state_dir) / "laser-wear.json").read_text())
+        assert wear["jobs"] == 1 and wear["laser_on_mm"] > 100
+        cut = [c for c in rig.executed()[n0:] if not c.startswith("$")]
+        assert cut == [c.replace(" ", "") for c in job_commands(plate)]    # GRBL drops the spaces
+        rig.press("bed_clear", hold_s=1.2)
+        rig.wait_state("idle", 30)
+        wait_for(lambda: rig.events("part.outcome"), 30, "part.outcome")
+        assert rig.events("part.outcome")[0]["design"] == "plate-80x60"
+    finally:
+        rig.close()
