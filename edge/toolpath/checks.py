@@ -51,6 +51,51 @@ def _outside(values, lo, hi, first):
     return count
 
 
+@njit(cache=True)
+def _flagged_at(flags, flag, first):
+    """Count entries with `flag` set; first[:k] = the first of them (no array-sized temporaries)."""
+    count = 0
+    for i in range(len(flags)):
+        if flags[i] & flag:
+            if count < len(first):
+                first[count] = i
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _commands_at(letter, code, sub, want_letter, codes, want_sub, first):
+    """Count lines whose command is want_letter + one of codes (+ want_sub unless < 0)."""
+    count = 0
+    for i in range(len(letter)):
+        if letter[i] == want_letter and (want_sub < 0 or sub[i] == want_sub):
+            for c in codes:
+                if code[i] == c:
+                    if count < len(first):
+                        first[count] = i
+                    count += 1
+                    break
+    return count
+
+
+def _flag_index(flags: np.ndarray, flag: int, k: int) -> tuple[int, list[int]]:
+    """(how many, indices of the first k) of the entries with `flag` set."""
+    first = np.empty(k, np.int64)
+    n = int(_flagged_at(flags, flags.dtype.type(flag), first))
+    return n, first[:min(n, k)].tolist()
+
+
+def _command_index(tp: Toolpath, letter: int, codes: tuple[int, ...], sub: int = -1,
+                   k: int | None = None) -> tuple[int, list[int]]:
+    """(how many, indices of the first k, or of all when k is None) of lines with these commands."""
+    args = (tp.letter, tp.code, tp.sub, np.uint8(letter), np.asarray(codes, np.int16), np.int64(sub))
+    if k is None:
+        k = int(_commands_at(*args, np.empty(0, np.int64)))
+    first = np.empty(k, np.int64)
+    n = int(_commands_at(*args, first))
+    return n, first[:min(n, k)].tolist()
+
+
 class _Report:
     """Collects findings, keeping the first few per kind and counting the rest."""
 
@@ -105,17 +150,11 @@ _NUM = r"\s*([-+]?\d*\.?\d+)"
 _S_OR_R = re.compile(rb"[SsRr]" + _NUM.encode())
 
 
-def _lines_of(tp: Toolpath, letter: int, codes: tuple[int, ...]) -> np.ndarray:
-    mask = tp.letter == letter
-    mask &= np.isin(tp.code, codes)
-    return np.flatnonzero(mask)
-
-
 def _temperatures(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     for what, codes, limit in (("nozzle", (104, 109), cfg.limits.max_nozzle_c),
                                ("bed", (140, 190), cfg.limits.max_bed_c)):
         bad: list[tuple[int, float, int]] = []
-        for i in _lines_of(tp, L_M, codes).tolist():
+        for i in _command_index(tp, L_M, codes)[1]:
             for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i))):
                 if float(m.group(1)) > limit:
                     bad.append((i + 1, float(m.group(1)), int(tp.code[i])))
@@ -145,14 +184,14 @@ def _laser(tp: Toolpath, cfg: Config, rep: _Report) -> None:
 
 
 def _first_flagged(tp: Toolpath, flag: int) -> int:
-    idx = np.flatnonzero(tp.line_flags & flag)
-    return int(idx[0]) + 1 if len(idx) else 0
+    n, idx = _flag_index(tp.line_flags, flag, 1)
+    return idx[0] + 1 if n else 0
 
 
 def _kind(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     if cfg.machine.kind == "laser":
-        segs = np.flatnonzero(tp.seg_flags & SF_EXTRUDE)
-        line = int(tp.seg_line[segs[0]]) + 1 if len(segs) else _first_flagged(tp, LF_EXTRUDE)
+        n, segs = _flag_index(tp.seg_flags, SF_EXTRUDE, 1)
+        line = int(tp.seg_line[segs[0]]) + 1 if n else _first_flagged(tp, LF_EXTRUDE)
         if line:
             rep.findings.append(Finding(line, f"line {line}: extrusion (E) in a job for a laser cutter: "
                                               "this file is for a 3D printer", "error"))
@@ -175,17 +214,13 @@ def _forbidden(tp: Toolpath, cfg: Config, rep: _Report) -> None:
         name = item.strip().upper()
         m = _FORBIDDEN.match(name)
         if m:
-            mask = tp.letter == letters[m.group(1)]
-            mask &= tp.code == int(m.group(2))
-            if m.group(3) is not None:
-                mask &= tp.sub == int(m.group(3))
-            idx = np.flatnonzero(mask)
-            lines = (idx[:FIRST_FEW + 1] + 1).tolist()
-            total = len(idx)
+            sub = int(m.group(3)) if m.group(3) is not None else -1
+            total, idx = _command_index(tp, letters[m.group(1)], (int(m.group(2)),), sub, FIRST_FEW + 1)
+            lines = [i + 1 for i in idx]
         elif name.startswith("$"):
             if dollar_lines is None:
                 dollar_lines = [(i + 1, strip_command(tp.line_bytes(i)).upper())
-                                for i in np.flatnonzero(tp.letter == L_DOLLAR).tolist()]
+                                for i in _dollar_lines(tp)]
             key = name.encode()
             lines = [ln for ln, cmd in dollar_lines if cmd == key or cmd.startswith(key.rstrip(b"=") + b"=")]
             total = len(lines)
@@ -214,11 +249,9 @@ def _flagged(tp: Toolpath, cfg: Config, rep: _Report) -> None:
          "more unknown commands"),
     )
     for flag, severity, reason, more in kinds:
-        mask_idx = np.flatnonzero(tp.line_flags & flag)
-        if len(mask_idx) == 0:
-            continue
-        lines = (mask_idx[:FIRST_FEW + 1] + 1).tolist()
-        rep.add_many(lines, len(mask_idx), severity, lambda ln, r=reason: r(tp, ln - 1), more)
+        total, idx = _flag_index(tp.line_flags, flag, FIRST_FEW + 1)
+        if total:
+            rep.add_many([i + 1 for i in idx], total, severity, lambda ln, r=reason: r(tp, ln - 1), more)
 
 
 def _command_name(tp: Toolpath, i: int) -> str:
@@ -249,12 +282,14 @@ def _checksum_reason(tp: Toolpath, i: int) -> str:
 
 
 def _homing(tp: Toolpath, rep: _Report) -> None:
-    if not np.any(tp.line_flags & LF_MOVE):
+    if not _first_flagged(tp, LF_MOVE):
         rep.findings.append(Finding(0, "the file contains no moves", "warning"))
     first_move = tp.stats.get("first_unhomed_move", -1)
     if first_move < 0:
         return
-    for i in np.flatnonzero(tp.letter[:first_move] == L_DOLLAR).tolist():
+    for i in _dollar_lines(tp):
+        if i > first_move:
+            break
         if strip_command(tp.line_bytes(i)).upper().startswith(b"$H"):
             return                                  # GRBL homing cycle
     line = first_move + 1
@@ -265,19 +300,17 @@ def _homing(tp: Toolpath, rep: _Report) -> None:
 def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     """A job that does nothing, or extrudes with a cold nozzle, is worth a word to the operator."""
     if cfg.machine.kind == "laser":
-        if np.any(tp.line_flags & LF_MOVE) and not np.any(tp.line_flags & LF_LASER):
+        if _first_flagged(tp, LF_MOVE) and not _first_flagged(tp, LF_LASER):
             rep.findings.append(Finding(0, "the laser never fires in this file (no M3/M4 with S > 0 on a move)",
                                         "warning"))
         return
-    segs = np.flatnonzero(tp.seg_flags[:1 << 20] & SF_EXTRUDE)
-    if len(segs) == 0:
-        segs = np.flatnonzero(tp.seg_flags & SF_EXTRUDE)
-    if len(segs) == 0:
-        if np.any(tp.line_flags & LF_MOVE):
+    n, segs = _flag_index(tp.seg_flags, SF_EXTRUDE, 1)
+    if n == 0:
+        if _first_flagged(tp, LF_MOVE):
             rep.findings.append(Finding(0, "the file extrudes nothing", "warning"))
         return
     first = int(tp.seg_line[segs[0]])
-    for i in _lines_of(tp, L_M, (104, 109))[:64].tolist():
+    for i in _command_index(tp, L_M, (104, 109), k=64)[1]:
         if i > first:
             break
         if any(float(m.group(1)) > 0 for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i)))):
@@ -286,3 +319,8 @@ def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     rep.findings.append(Finding(line, f"line {line}: extrudes before any nozzle temperature is set (M104/M109): "
                                       "the firmware refuses cold extrusion unless the printer is already hot",
                                 "warning"))
+
+
+def _dollar_lines(tp: Toolpath) -> list[int]:
+    """GRBL `$` lines (few in any real file; at most 10,000 are looked at)."""
+    return _command_index(tp, L_DOLLAR, (0,), k=10_000)[1]
