@@ -122,6 +122,10 @@ class JobStore:
             if not self.path.exists():
                 raise FabedgeError(f"{self.path}: no job store here (has the agent ever run with this state_dir?)")
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"jobs", "meta"} <= tables:
+                self.db.close()
+                raise FabedgeError(f"{self.path}: the job store is not set up yet (the agent is starting)")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Built by whoever constructs the agent, then used only by its loop thread.

@@ -159,7 +159,12 @@ class DemoRig:
         return self._ro
 
     def machine_state(self) -> str:
-        return self.store.machine_state() if self.agent is not None else "?"
+        if self.agent is None:
+            return "?"
+        try:
+            return self.store.machine_state()
+        except FabedgeError:           # the agent is still creating its store
+            return "starting"
 
     def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

@@ -35,6 +35,15 @@ def without_probes(executed: list[str]) -> list[str]:
     return [c for c in executed if c not in ("M105", "M114")]
 
 
+def ro_state(state_dir: Path) -> str:
+    """The machine state as `fabedge job list` reads it ("" while the agent is still creating its store)."""
+    from edge.errors import FabedgeError
+    try:
+        return JobStore(state_dir / "jobs.db", readonly=True).machine_state()
+    except FabedgeError:
+        return ""
+
+
 def wait_for(cond, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -272,7 +281,7 @@ def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_facto
         state_dir = Path(rig.cfg.paths.state_dir)
         wait_for(lambda: (state_dir / "inbox").is_dir() and (state_dir / "jobs.db").exists(), 60, "the agent")
         assert cli(["job", "--config", str(conf), "add", str(DEMO_GCODE), "--design", "m3-nut"]) == 0
-        wait_for(lambda: JobStore(state_dir / "jobs.db", readonly=True).machine_state() == "armed", 60, "armed")
+        wait_for(lambda: ro_state(state_dir) == "armed", 60, "armed")
         (trigger / "press-start").touch()
         wait_for(lambda: len(job_lines_in(rig.executed(), [])) > 120, 60, "the job under way")
         time.sleep(0.6)                          # let a progress batch be saved
@@ -284,7 +293,7 @@ def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_facto
         proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(conf)], env=env,
                                 stderr=subprocess.DEVNULL)
         store = lambda: JobStore(state_dir / "jobs.db", readonly=True)
-        wait_for(lambda: store().machine_state() == "interrupted", 60, "interrupted")
+        wait_for(lambda: ro_state(state_dir) == "interrupted", 60, "interrupted")
         (job,) = [j for j in store().list() if j.source == "cli"]
         assert job.state == "interrupted" and job.acked_line > 100 and job.layer >= 0
         wait_for(lambda: rig.events("job.interrupted"), 40, "job.interrupted at the subscriber")
