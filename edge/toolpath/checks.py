@@ -96,6 +96,61 @@ def _command_index(tp: Toolpath, letter: int, codes: tuple[int, ...], sub: int =
     return n, first[:min(n, k)].tolist()
 
 
+_LETTER_ROW = np.full(256, -1, np.int8)
+for _row, _letter in enumerate((L_G, L_M, L_T, L_DOLLAR)):
+    _LETTER_ROW[_letter] = _row
+_MAX_CODE = 10_000
+
+
+@njit(cache=True)
+def _scan_commands(letter, code, letter_row, qmap, first, counts):
+    """One pass: for each query q (a bit in qmap[row, code]) count its lines and keep the first ones."""
+    k = first.shape[1]
+    for i in range(len(letter)):
+        row = letter_row[letter[i]]
+        c = code[i]
+        if row < 0 or c < 0 or c >= qmap.shape[1]:
+            continue
+        m = qmap[row, c]
+        if m == 0:
+            continue
+        for q in range(len(counts)):
+            if (m >> q) & 1:
+                if counts[q] < k:
+                    first[q, counts[q]] = i
+                counts[q] += 1
+
+
+class _Commands:
+    """The lines whose commands the checks read (temperatures, forbidden, `$`), found in one
+    numba pass over the line arrays instead of one array-sized mask per question."""
+
+    KEEP = 4096                                 # indices kept per command; more means a rescan
+
+    def __init__(self, tp: Toolpath, keys: set[tuple[int, int]]) -> None:
+        self.tp = tp
+        usable = sorted(k for k in keys if 0 <= k[1] < _MAX_CODE)[:63]
+        self.q = {key: q for q, key in enumerate(usable)}
+        qmap = np.zeros((4, _MAX_CODE), np.int64)
+        for (letter, code), q in self.q.items():
+            qmap[_LETTER_ROW[letter], code] |= 1 << q
+        self.first = np.empty((len(usable), self.KEEP), np.int64)
+        self.counts = np.zeros(len(usable), np.int64)
+        if usable:
+            _scan_commands(tp.letter, tp.code, _LETTER_ROW, qmap, self.first, self.counts)
+
+    def find(self, letter: int, codes: tuple[int, ...], sub: int = -1,
+             k: int | None = None) -> tuple[int, list[int]]:
+        """Like _command_index, from the pass already made when it holds the answer."""
+        qs = [self.q.get((letter, c)) for c in codes]
+        if any(q is None or self.counts[q] > self.KEEP for q in qs):
+            return _command_index(self.tp, letter, codes, sub, k)
+        idx = sorted(i for q in qs for i in self.first[q, :self.counts[q]].tolist())
+        if sub >= 0:
+            idx = [i for i in idx if self.tp.sub[i] == sub]
+        return len(idx), idx if k is None else idx[:k]
+
+
 class _Report:
     """Collects findings, keeping the first few per kind and counting the rest."""
 
@@ -114,14 +169,20 @@ class _Report:
 def check(tp: Toolpath, cfg: Config) -> tuple[list[Finding], list[Finding]]:
     """All checks: (errors, warnings), each sorted by line."""
     rep = _Report()
+    keys = {(L_M, 104), (L_M, 109), (L_M, 140), (L_M, 190), (L_DOLLAR, 0)}
+    for item in cfg.limits.forbidden:
+        m = _FORBIDDEN.match(item.strip().upper())
+        if m:
+            keys.add(({"G": L_G, "M": L_M, "T": L_T}[m.group(1)], int(m.group(2))))
+    cmds = _Commands(tp, keys)
     _volume(tp, cfg, rep)
-    _temperatures(tp, cfg, rep)
+    _temperatures(tp, cfg, rep, cmds)
     _laser(tp, cfg, rep)
     _kind(tp, cfg, rep)
-    _forbidden(tp, cfg, rep)
+    _forbidden(tp, cfg, rep, cmds)
     _flagged(tp, cfg, rep)
-    _homing(tp, rep)
-    _work(tp, cfg, rep)
+    _homing(tp, rep, cmds)
+    _work(tp, cfg, rep, cmds)
     errors = sorted((f for f in rep.findings if f.severity == "error"), key=lambda f: f.line)
     warnings = sorted((f for f in rep.findings if f.severity == "warning"), key=lambda f: f.line)
     return errors, warnings
@@ -150,11 +211,11 @@ _NUM = r"\s*([-+]?\d*\.?\d+)"
 _S_OR_R = re.compile(rb"[SsRr]" + _NUM.encode())
 
 
-def _temperatures(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+def _temperatures(tp: Toolpath, cfg: Config, rep: _Report, cmds: _Commands) -> None:
     for what, codes, limit in (("nozzle", (104, 109), cfg.limits.max_nozzle_c),
                                ("bed", (140, 190), cfg.limits.max_bed_c)):
         bad: list[tuple[int, float, int]] = []
-        for i in _command_index(tp, L_M, codes)[1]:
+        for i in cmds.find(L_M, codes)[1]:
             for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i))):
                 if float(m.group(1)) > limit:
                     bad.append((i + 1, float(m.group(1)), int(tp.code[i])))
@@ -207,7 +268,7 @@ def _kind(tp: Toolpath, cfg: Config, rep: _Report) -> None:
 _FORBIDDEN = re.compile(r"^([GMT])\s*(\d+)(?:\.(\d+))?$")
 
 
-def _forbidden(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+def _forbidden(tp: Toolpath, cfg: Config, rep: _Report, cmds: _Commands) -> None:
     letters = {"G": L_G, "M": L_M, "T": L_T}
     dollar_lines: list[tuple[int, bytes]] | None = None
     for item in cfg.limits.forbidden:
@@ -215,12 +276,12 @@ def _forbidden(tp: Toolpath, cfg: Config, rep: _Report) -> None:
         m = _FORBIDDEN.match(name)
         if m:
             sub = int(m.group(3)) if m.group(3) is not None else -1
-            total, idx = _command_index(tp, letters[m.group(1)], (int(m.group(2)),), sub, FIRST_FEW + 1)
+            total, idx = cmds.find(letters[m.group(1)], (int(m.group(2)),), sub, FIRST_FEW + 1)
             lines = [i + 1 for i in idx]
         elif name.startswith("$"):
             if dollar_lines is None:
                 dollar_lines = [(i + 1, strip_command(tp.line_bytes(i)).upper())
-                                for i in _dollar_lines(tp)]
+                                for i in _dollar_lines(cmds)]
             key = name.encode()
             lines = [ln for ln, cmd in dollar_lines if cmd == key or cmd.startswith(key.rstrip(b"=") + b"=")]
             total = len(lines)
@@ -281,13 +342,13 @@ def _checksum_reason(tp: Toolpath, i: int) -> str:
     return f"checksum *{given} does not match the line (it should be *{expected})"
 
 
-def _homing(tp: Toolpath, rep: _Report) -> None:
+def _homing(tp: Toolpath, rep: _Report, cmds: _Commands) -> None:
     if not _first_flagged(tp, LF_MOVE):
         rep.findings.append(Finding(0, "the file contains no moves", "warning"))
     first_move = tp.stats.get("first_unhomed_move", -1)
     if first_move < 0:
         return
-    for i in _dollar_lines(tp):
+    for i in _dollar_lines(cmds):
         if i > first_move:
             break
         if strip_command(tp.line_bytes(i)).upper().startswith(b"$H"):
@@ -297,7 +358,7 @@ def _homing(tp: Toolpath, rep: _Report) -> None:
                                       "positions are relative to wherever the machine stands", "warning"))
 
 
-def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
+def _work(tp: Toolpath, cfg: Config, rep: _Report, cmds: _Commands) -> None:
     """A job that does nothing, or extrudes with a cold nozzle, is worth a word to the operator."""
     if cfg.machine.kind == "laser":
         if _first_flagged(tp, LF_MOVE) and not _first_flagged(tp, LF_LASER):
@@ -310,7 +371,7 @@ def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
             rep.findings.append(Finding(0, "the file extrudes nothing", "warning"))
         return
     first = int(tp.seg_line[segs[0]])
-    for i in _command_index(tp, L_M, (104, 109), k=64)[1]:
+    for i in cmds.find(L_M, (104, 109), k=64)[1]:
         if i > first:
             break
         if any(float(m.group(1)) > 0 for m in _S_OR_R.finditer(strip_command(tp.line_bytes(i)))):
@@ -321,6 +382,6 @@ def _work(tp: Toolpath, cfg: Config, rep: _Report) -> None:
                                 "warning"))
 
 
-def _dollar_lines(tp: Toolpath) -> list[int]:
+def _dollar_lines(cmds: _Commands) -> list[int]:
     """GRBL `$` lines (few in any real file; at most 10,000 are looked at)."""
-    return _command_index(tp, L_DOLLAR, (0,), k=10_000)[1]
+    return cmds.find(L_DOLLAR, (0,), k=10_000)[1]

@@ -153,3 +153,12 @@ def test_cold_extrusion_and_idle_laser_are_warnings(tmp_path):
     assert warm.warnings == []
     idle = run(tmp_path, "$H\nM3 S0\nG1 X10 Y10 F600\nM5\n", LASER)
     assert messages(idle.warnings) == ["the laser never fires in this file (no M3/M4 with S > 0 on a move)"]
+
+
+def test_thousands_of_bad_temperatures_and_forbidden_commands_are_counted(tmp_path):
+    a = run(tmp_path, "G28\n" + "M104 S300\nM500\n" * 5000)       # more than one scan keeps per command
+    nozzle = [m for m in messages(a.errors) if "nozzle" in m]
+    forbidden = [m for m in messages(a.errors) if "M500" in m]
+    assert len(nozzle) == FIRST_FEW + 1 and "5000 in all" in nozzle[-1]
+    assert len(forbidden) == FIRST_FEW + 1 and "5000 in all" in forbidden[-1]
+    assert nozzle[0].startswith("line 2: M104 sets the nozzle to 300")
