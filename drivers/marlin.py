@@ -83,6 +83,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self._position: tuple[float, ...] = ()
         self._finish_probe: Entry | None = None
         self._expect_resend_ok = False
+        self._unknown_before_ok = False
         self._settle_until = 0.0
         self._recover_n = 0
         self._last_progress = time.monotonic()
@@ -291,11 +292,14 @@ class MarlinDriver(MarlinJob, MachineDriver):
                 oldest.waiter.replies.append(text)
             if text.startswith(("echo:", "Error:", "!!", "Warning")):
                 self._emit(FirmwareMessage(text))
+                if text.startswith("echo:Unknown command"):
+                    self._unknown_before_ok = True    # the next `ok` closes a command that did nothing
 
     def _on_ok(self, r: proto.Reply, now: float) -> None:
         win = self.win
         self._last_progress = now
         self._probes = 0
+        unknown, self._unknown_before_ok = self._unknown_before_ok, False
         if r.temps is not None:                       # M105's own `ok T:...`: proves its line arrived
             self._emit(Temperatures(r.temps))
             probe = next((e for e in win.inflight if e.payload.startswith(b"M105")), None)
@@ -324,11 +328,29 @@ class MarlinDriver(MarlinJob, MachineDriver):
             self._acked(win.ack_through(r.n))
             return
         oldest = win.oldest_inflight()
+        if self.advanced_ok and r.planner_free is not None and oldest is not None and not unknown:
+            return self._unnumbered_ran(oldest)
         if oldest is None or oldest.sync or self.advanced_ok:
             self.stats["extra_ok"] += 1               # more oks than lines in flight: clamped
             win.anomaly()
             return
         self._acked(win.ack_through(oldest.n))
+
+    def _unnumbered_ran(self, oldest: Entry) -> None:
+        """`ok P.. B..` without N: Marlin ran a line without a line number, which only our oldest line
+        in flight can be, its `N` corrupted on the way (Marlin runs such a line unchecked). It ran: count
+        it done, and from now on "re-send line k" means `N<k> M110 N<k>` (set the line number, run
+        nothing), which is right whenever Marlin asks for k, since it then still stands at k-1."""
+        win = self.win
+        self.stats["unnumbered_ok"] += 1
+        win.anomaly()
+        if oldest.sync:
+            return
+        alone = len(win.inflight) == 1 and not win.resending
+        oldest.wire = proto.frame(oldest.n, b"M110 N%d" % oldest.n)
+        self._acked(win.ack_through(oldest.n))
+        if alone:
+            self._write(oldest.wire)              # nothing behind it: renumber now (its ok is clamped)
 
     def _acked(self, entries: list[Entry]) -> None:
         for e in entries:

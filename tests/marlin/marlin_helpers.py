@@ -8,7 +8,7 @@ import time
 
 from drivers.base import JobCancelled, JobFailed, JobFinished, LineAcked
 
-HOST_QUERIES = ("M105", "M114")      # the host's own status queries, not part of any job
+HOST_QUERIES = ("M105", "M114", "M110")   # the host's own queries and renumbering, not part of any job
 
 
 class Recorder:

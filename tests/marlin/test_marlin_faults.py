@@ -70,3 +70,27 @@ def test_marlin_plain_ok_storm_without_advanced_ok(rig):
     drv.start_job(job)
     assert isinstance(rec.wait_end(60), JobFinished)
     assert job_commands(sim.executed, start) == [c.decode() for _, c in job]
+
+
+@pytest.mark.parametrize("rx_buffer", [128, 24])                 # a full window, and one line at a time
+def test_marlin_line_whose_n_was_corrupted_runs_once(rig, rx_buffer):
+    """A bit flip turning `N` into `n` makes Marlin run the line without checking it (and answer
+    `ok` without N); re-sending it would run it twice, so the host renumbers instead."""
+    sim, drv, rec = rig(driver_kwargs={"rx_buffer": rx_buffer})
+    job = curve_job(120)
+    target = job[60][1].decode()
+    line_done = sim._line_done
+    hit = []
+
+    def n_flipped(line: str, now: float) -> None:          # the wire flipped bit 5 of this line's `N`
+        if not hit and target in line and line.startswith("N"):
+            hit.append(line)
+            line = "n" + line[1:]
+        line_done(line, now)
+
+    sim._line_done = n_flipped
+    start = len(sim.executed)
+    drv.start_job(job)
+    assert isinstance(rec.wait_end(), JobFinished)
+    assert hit and drv.stats["unnumbered_ok"] == 1
+    assert job_commands(sim.executed, start) == [c.decode() for _, c in job]
