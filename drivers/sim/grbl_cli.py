@@ -55,6 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         sim.stop()
         if args.link and os.path.islink(args.link):
             os.unlink(args.link)
-        print(f"executed {len(sim.executed)} lines, laser on {sim.laser_on_mm:.1f} mm / {sim.laser_on_s:.1f} s",
-              file=sys.stderr)
+        print(f"executed {len(sim.executed)} lines, laser on {sim.laser_on_mm:.1f} mm / {sim.laser_on_s:.1f} s, "
+              f"planner starved {sim.motion.starved} times, {sim.motion.slowed} cuts slowed", file=sys.stderr)
     return 0

@@ -25,6 +25,7 @@ class Motion:
         self.settings = settings              # the live $ table: accelerations, junction deviation
         self.started: Block | None = None     # the running block: its profile is fixed
         self.starved = 0                      # times the planner ran dry and motion then resumed
+        self.slowed = 0                       # cutting blocks that never reached 90 % of their feed
         self._dry = False
         self.blocks = blocks                  # planner blocks (motion and dwell)
         self.max_queued = blocks + max_queued # plus modal lines waiting their turn
@@ -138,6 +139,8 @@ class Motion:
                 self.planned -= 1
                 self.elapsed, self.started = 0.0, None
                 self.pos = list(b.target)
+                if b.laser and b.kind == "motion" and b.profile[0] < 0.9 * self.nominal(b):
+                    self.slowed += 1
                 done.append(b)
                 if not self.planned:
                     self._dry = True
