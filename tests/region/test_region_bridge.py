@@ -48,7 +48,7 @@ def warm_toolpath():
 
 def test_bridge_cut_during_a_job_loses_no_event(site_and_region, tmp_path):
     site, region = site_and_region
-    rig = DemoRig(tmp_path / "rig", site, time_scale=6.0)       # the machine talks to its site broker
+    rig = DemoRig(tmp_path / "rig", site, time_scale=10.0)       # the machine talks to its site broker
     ear = RegionEar(region.url, client_id="region-platform").start()
     local = RegionEar(site.url, client_id="site-witness").start()
     try:

@@ -15,7 +15,7 @@ from edge.region.store import CampaignStore
 from edge.telemetry.endpoint import Endpoint
 from region_support import HEADBAND, KEY_ID, RegionEar, fabedge, region_key
 
-LIGHT, SITES, TIME_SCALE, SIM_MINUTES = 40, 4, 30.0, 10
+LIGHT, SITES, TIME_SCALE, SIM_MINUTES = 40, 4, 60.0, 10
 
 
 def test_light_fleet_ten_simulated_minutes_loses_no_event(broker, tmp_path):
