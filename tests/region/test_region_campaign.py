@@ -51,12 +51,14 @@ def test_region_campaign_80_machines_15_sites_survives_dispatcher_kill_and_broke
     try:
         # the dispatcher dies (SIGKILL, no goodbye) a third of the way in, and comes back
         wait_for(lambda: good_in_db(db) >= QUOTA // 3, 200, "a third of the quota")
+        assert dispatcher.poll() is None
         dispatcher.send_signal(signal.SIGKILL)
         dispatcher.wait(10)
         time.sleep(2.0)
         dispatcher = fabedge(*run_args)
         # the broker restarts two thirds of the way in (persistence on: sessions and queues survive)
         wait_for(lambda: good_in_db(db) >= 2 * QUOTA // 3, 200, "two thirds of the quota")
+        assert good_in_db(db) < QUOTA                                 # still mid-campaign
         broker.stop()
         time.sleep(2.0)
         broker.start()
