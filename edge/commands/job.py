@@ -103,8 +103,10 @@ def _add(args: argparse.Namespace, state_dir: Path) -> int:
         raise UsageError(f"{src}: no such file")
     if args.parts < 1:
         raise UsageError("--parts must be at least 1")
+    if not (state_dir / "inbox").is_dir():
+        raise UsageError(f"{state_dir / 'inbox'} does not exist: is the agent running with state_dir = {state_dir}?")
     files = state_dir / "inbox" / "files"
-    files.mkdir(parents=True, exist_ok=True)
+    files.mkdir(exist_ok=True)
     job_id = f"cli-{uuid.uuid4().hex[:10]}"
     dest = files / f"{job_id}{src.suffix or '.gcode'}"
     tmp = files / f".{dest.name}.tmp"

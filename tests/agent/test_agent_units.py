@@ -240,3 +240,52 @@ def test_sdnotify_never_blocks_when_nobody_reads(tmp_path):
         assert results[0] is True and results[-1] is False        # dropped, not blocked
     finally:
         srv.close()
+
+
+# ---- fabedge job (no agent needed for these) ------------------------------------------
+
+def _conf(tmp_path) -> Path:
+    conf = tmp_path / "fabedge.toml"
+    conf.write_text(f'[panel]\npin_factory = "mock"\n[paths]\nstate_dir = "{tmp_path / "state"}"\n')
+    return conf
+
+
+def test_job_cli_refuses_clearly_without_an_agent(tmp_path, capsys):
+    from edge.cli import main as cli
+
+    conf = _conf(tmp_path)
+    assert cli(["job", "--config", str(conf), "add", str(tmp_path / "missing.gcode")]) == 1
+    assert "missing.gcode: no such file" in capsys.readouterr().err
+    part = tmp_path / "part.gcode"
+    part.write_text("G28\n")
+    assert cli(["job", "--config", str(conf), "add", str(part)]) == 1
+    assert "is the agent running" in capsys.readouterr().err
+    assert cli(["job", "--config", str(conf), "list"]) == 1
+    assert "no job store" in capsys.readouterr().err
+
+
+def test_job_cli_hands_requests_to_the_inbox_and_lists_the_store(tmp_path, capsys):
+    import json
+    from edge.cli import main as cli
+
+    conf = _conf(tmp_path)
+    state = tmp_path / "state"
+    (state / "inbox").mkdir(parents=True)
+    store = JobStore(state / "jobs.db")
+    store.add("cli-abc", source="cli", design="nut", lines=10)
+    part = tmp_path / "part.gcode"
+    part.write_text("G28\n")
+    assert cli(["job", "--config", str(conf), "add", str(part), "--design", "bracket", "--parts", "2"]) == 0
+    (req,) = (state / "inbox").glob("*.json")
+    body = json.loads(req.read_text())
+    assert body["action"] == "add" and body["args"]["design"] == "bracket" and body["args"]["parts"] == 2
+    assert Path(body["args"]["file"]).read_text() == "G28\n"        # a copy the agent can read
+    assert cli(["job", "--config", str(conf), "cancel", "cli-a"]) == 0   # unique prefix
+    reqs = [json.loads(p.read_text()) for p in (state / "inbox").glob("*.json")]
+    assert {"action": "cancel", "args": {"job_id": "cli-abc"}} in reqs
+    capsys.readouterr()
+    assert cli(["job", "--config", str(conf), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "machine: staged" in out and "cli-abc" in out
+    assert cli(["job", "--config", str(conf), "show", "cli-abc"]) == 0
+    assert json.loads(capsys.readouterr().out)["design"] == "nut"
