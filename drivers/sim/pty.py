@@ -109,6 +109,11 @@ class PacedPty:
         self.bytes_in = 0
         self.bytes_out = 0
 
+    @property
+    def slave_fd(self) -> int:
+        """The simulator's own descriptor of the host's side (to inspect its termios flags)."""
+        return self._slave
+
     # ---- host -> firmware ------------------------------------------------------
     def receive(self, now: float) -> None:
         """Take what the host has written so far onto the inbound wire."""

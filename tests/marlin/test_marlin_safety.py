@@ -191,7 +191,7 @@ def test_marlin_host_process_restart_does_not_reset_the_printer():
         out = subprocess.run([sys.executable, "-c", HOST_PART_ONE.format(root=str(ROOT), path=path)],
                              capture_output=True, text=True, timeout=60)
         assert "part one done" in out.stdout, out.stderr
-        assert not termios.tcgetattr(sim.pty._slave)[2] & termios.HUPCL   # closing kept DTR up
+        assert not termios.tcgetattr(sim.pty.slave_fd)[2] & termios.HUPCL   # closing kept DTR up
         rec = Recorder()
         drv = MarlinDriver(path, 115200, rec, timeout_s=0.25)
         drv.open(timeout=5)                                          # the second host process
