@@ -150,27 +150,13 @@ def events(tp: Toolpath, motion: MotionSection) -> tuple[np.ndarray, ...]:
             np.vstack(rows))
 
 
-CHUNK_SEGMENTS = 1 << 18   # segments per parallel chunk (files below this plan in one serial pass)
-
-
-def chunk_bounds(seg_line: np.ndarray, chunk: int = CHUNK_SEGMENTS) -> np.ndarray:
-    """Chunk starts (plus the end) at line starts, depending only on the segment count."""
-    nseg = len(seg_line)
-    if nseg == 0:
-        return np.zeros(2, np.int64)          # one empty chunk: it still credits the waits
-    k = max(1, -(-nseg // max(1, chunk)))
-    cuts = np.arange(1, k, dtype=np.int64) * nseg // k
-    cuts = np.searchsorted(seg_line, seg_line[cuts], side="left") if len(cuts) else cuts
-    return np.unique(np.concatenate(([0], cuts, [nseg])).astype(np.int64))
-
-
-def plan(tp: Toolpath, motion: MotionSection, chunk: int = CHUNK_SEGMENTS) -> None:
+def plan(tp: Toolpath, motion: MotionSection) -> None:
     """Fill tp.line_time with the planned seconds of every line (in place)."""
     tp.line_time = np.zeros(tp.lines, np.float32)   # fresh zero pages: only lines with time become resident
     ev_line, ev_kind, ev_dwell, ev_param = events(tp, motion)
-    K.plan_chunks(chunk_bounds(tp.seg_line, chunk), tp.seg_line, tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_de,
-                  tp.seg_f, tp.seg_flags, np.asarray(tp.start, np.float64), ev_line, ev_kind, ev_dwell,
-                  ev_param, params_from_motion(motion), _mode(motion), SF_RAPID, tp.line_time)
+    K.plan_range(tp.seg_line, tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_de, tp.seg_f, tp.seg_flags,
+                 np.asarray(tp.start, np.float64), ev_line, ev_kind, ev_dwell, ev_param,
+                 params_from_motion(motion), _mode(motion), SF_RAPID, 0, len(tp.seg_line), tp.line_time)
 
 
 def prusa_normal_estimate(text_tail: bytes) -> float | None:

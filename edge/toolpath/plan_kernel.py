@@ -7,17 +7,11 @@ pass run over it and all but the newest KEEP blocks are retired, adding their
 trapezoid's time to the line that made them. Memory is a few KB whatever the
 file size; the only per-line output is `line_time` (float32).
 
-Big files are cut into chunks planned in parallel (a Pi has 4 cores). Each
-chunk starts planning WARM segments early and looks AHEAD segments past its
-end but only credits its own segments, so the result equals one serial pass up
-to look-ahead truncation effects far below a millisecond per chunk; chunk
-bounds depend only on the segment count, so results are reproducible.
-
-Three junction models (`mode`):
-  MODE_JERK  classic jerk as Prusa firmware and PrusaSlicer's estimator use it
-  MODE_JD    Marlin 2 junction deviation (block acceleration per move kind)
-  MODE_GRBL  GRBL: per-axis acceleration and rate, junction deviation, no E,
-             G0 at the axes' maximum rate
+`plan_range` can also plan a slice of the segments: it starts WARM segments
+early and looks AHEAD segments past the slice's end but credits only the
+slice's own segments, so slices planned apart add up to one whole pass (up to
+look-ahead truncation far below a millisecond per slice). A single pass is
+used for whole files: on a shared or busy CPU, threads cost more than they save.
 """
 
 from __future__ import annotations
@@ -25,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 MODE_JERK, MODE_JD, MODE_GRBL = 0, 1, 2
 
@@ -49,8 +43,8 @@ REFRESH = 256       # window size that triggers a look-ahead pass
 KEEP = 64           # newest blocks kept for the next pass (their exit is not known yet)
 MIN_PLANNER_SPEED = 0.05   # mm/s, Marlin MINIMUM_PLANNER_SPEED
 _BIG = 1e30
-WARM = 4096         # segments planned before a chunk's first credited one
-AHEAD = 4096        # segments planned after a chunk's last credited one
+WARM = 4096         # segments planned before a slice's first credited one
+AHEAD = 4096        # segments planned after a slice's last credited one
 # block fields, columns of the float64 window `wb`
 B_DIST, B_ACC, B_CRUISE, B_ENTRY, B_MAXENTRY, B_SAFE, B_NOMINAL = range(7)
 NB = 7
@@ -144,7 +138,7 @@ def _limit_by_axes(value, p, base, ux, uy, uz, ue):
 
 
 @njit(**_JIT)
-def _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, ev_line, ev_kind,
+def plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, ev_line, ev_kind,
                 ev_dwell, ev_param, param0, mode, rapid_flag, lo, hi, line_time):
     """Plan segments [lo - WARM, hi + AHEAD) and credit the time of segments [lo, hi)."""
     nseg = len(seg_line)
@@ -276,18 +270,8 @@ def _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, 
         if n > REFRESH:
             n = _retire(wb, wseg, n, KEEP, seg_line, line_time, lo, hi)
     _retire(wb, wseg, n, 0, seg_line, line_time, lo, hi)
-    if hi >= nseg:   # waits after the last move belong to the last chunk
+    if hi >= nseg:   # waits after the last move belong to the last slice
         while ev < nev:
             if ev_kind[ev] == EV_WAIT:
                 line_time[ev_line[ev]] += ev_dwell[ev]
             ev += 1
-
-
-@njit(cache=True, parallel=True)
-def plan_chunks(bounds, seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, ev_line, ev_kind,
-                ev_dwell, ev_param, param0, mode, rapid_flag, line_time):
-    """Plan chunk k = segments [bounds[k], bounds[k+1]) on its own thread; bounds fall on line
-    starts, so no two threads add to the same line."""
-    for k in prange(len(bounds) - 1):
-        _plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, ev_line, ev_kind,
-                    ev_dwell, ev_param, param0, mode, rapid_flag, bounds[k], bounds[k + 1], line_time)

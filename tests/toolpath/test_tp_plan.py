@@ -255,15 +255,23 @@ def test_laser_fixtures_plan_in_grbl_mode():
         assert tp.total_time() > cut_mm / 100.0
 
 
-def test_parallel_chunks_agree_with_one_serial_pass():
+def test_slices_planned_apart_add_up_to_one_pass():
+    from edge.toolpath.plan import _mode, events, params_from_motion
+    from edge.toolpath.model import SF_RAPID
     tp = load(SLICER / "prusa_bunny.gcode")
-    plan(tp, MK3S, chunk=1 << 40)
-    serial = tp.line_time.copy()
-    plan(tp, MK3S, chunk=5000)          # about a dozen chunks, with warm-up and look-ahead overlap
-    assert len(tp.seg_x) > 10 * 5000
-    assert tp.total_time() == pytest.approx(float(serial.sum(dtype=np.float64)), rel=1e-5)
-    assert np.abs(tp.line_time - serial).max() < 0.02
-    assert np.count_nonzero(tp.line_time != serial) < 0.01 * tp.lines
+    plan(tp, MK3S)
+    whole = tp.line_time.copy()
+    n = len(tp.seg_line)
+    cuts = [0] + [int(np.searchsorted(tp.seg_line, tp.seg_line[n * k // 11])) for k in range(1, 11)] + [n]
+    assert n > 10 * 5000
+    sliced = np.zeros(tp.lines, np.float32)
+    args = (tp.seg_line, tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_de, tp.seg_f, tp.seg_flags,
+            np.asarray(tp.start, np.float64), *events(tp, MK3S), params_from_motion(MK3S), _mode(MK3S), SF_RAPID)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):   # each slice warms up on WARM segments and looks AHEAD
+        K.plan_range(*args, lo, hi, sliced)
+    assert float(sliced.sum(dtype=np.float64)) == pytest.approx(float(whole.sum(dtype=np.float64)), rel=1e-5)
+    assert np.abs(sliced - whole).max() < 0.02
+    assert np.count_nonzero(sliced != whole) < 0.01 * tp.lines
 
 
 def test_legacy_m204_s_sets_printing_and_travel_acceleration(tmp_path):
