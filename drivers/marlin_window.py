@@ -2,7 +2,13 @@
 they can be re-sent from, and how many more may go out now.
 
 Exactly-once rests on Marlin itself: it accepts line N only right after N-1,
-so a line can never run twice and never be skipped. This module only decides
+so a numbered line can never run twice and never be skipped. Marlin's gaps are
+lines that arrive *without* a valid `N` (it runs them unchecked): fragments
+of lines cut by its post-error RX drain (below), and a line whose `N` a bit
+error turned into something else (the driver renumbers with M110 instead of
+re-sending it). Its 8-bit XOR checksum cannot see two flips of the same bit in
+one line; no host can, so a link that noisy is beyond any protocol fix.
+This module only decides
 *how many* lines to keep in flight (enough to keep the wire busy and the
 planner fed, never more than the firmware's buffers hold) and keeps the
 bookkeeping of which numbers are acknowledged.
@@ -11,8 +17,9 @@ Window: every line in flight but the oldest may sit as raw bytes in the RX
 buffer (Marlin reads serial only between commands, into BUFSIZE command
 slots, leaving the rest in RX), so the bytes in flight behind the oldest line
 must fit in RX; the line count is capped at the slots (learnt from
-ADVANCED_OK's B, else configured) plus what RX can hold. Without ADVANCED_OK an `ok` names no line,
-so a doubled one cannot be told apart: a margin of RX is kept free for it.
+ADVANCED_OK's B, else configured) plus what RX can hold. Without ADVANCED_OK
+an `ok` names no line, so a doubled one cannot be told apart: a margin of RX
+is kept free for it.
 
 After any line error or accounting anomaly the window closes to one line at a
 time until `clean_lines` more lines have gone through cleanly (and for good
