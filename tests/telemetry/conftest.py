@@ -46,7 +46,7 @@ class Recorder:
             msgs = [m for m in self.messages if m[0].endswith(suffix)]
         return [json.loads(p) for _t, p, _r in msgs]
 
-    def wait(self, cond, timeout: float = 10.0) -> bool:
+    def wait(self, cond, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if cond():

@@ -73,7 +73,7 @@ def test_events_spooled_while_broker_down_arrive_in_order_marked_replayed(broker
         t.sample({"nozzle_c": 210.0})
         time.sleep(0.25)
     broker.start()
-    assert recorder.wait(lambda: len({e["id"] for e in recorder.on("/evt/job.armed")}) == 201, 20)
+    assert recorder.wait(lambda: len({e["id"] for e in recorder.on("/evt/job.armed")}) == 201, 60)
     evs = recorder.on("/evt/job.armed")
     first = {}
     for e in evs:
@@ -83,9 +83,10 @@ def test_events_spooled_while_broker_down_arrive_in_order_marked_replayed(broker
     assert recorder.wait(lambda: any(m.get("replayed") for m in recorder.on("/tele")))  # spooled samples
     assert recorder.wait(lambda: len(t.spool) == 0)
     stats = t.stats()
-    assert stats["spooled"] == 0 and stats["delivered"] >= 201 and stats["session"] == 2
+    assert stats["spooled"] == 0 and stats["delivered"] >= 201 and stats["session"] >= 2
     assert links[:3] == [True, False, True]
-    assert recorder.on("/status")[-1] == {**recorder.on("/status")[-1], "status": "online", "session": 2}
+    last = recorder.on("/status")[-1]
+    assert last["status"] == "online" and last["session"] == t.session >= 2
     t.stop()
     recorder.stop()
 
@@ -184,7 +185,7 @@ def test_starts_with_broker_down_and_unknown_event_type_is_refused(tmp_path):
     s.close()
 
 
-def _until(cond, timeout: float = 10.0) -> bool:
+def _until(cond, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
