@@ -361,8 +361,7 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                 st[S_X], st[S_Y], st[S_Z] = tx, ty, tz
                 st[S_HOMED] = 1
             elif cod == 92 and sb == 0:
-                if not ((hm >> 23) & 1 or (hm >> 24) & 1 or (hm >> 25) & 1 or (hm >> 4) & 1):
-                    st[S_OX], st[S_OY], st[S_OZ], st[S_E] = st[S_X], st[S_Y], st[S_Z], 0.0
+                # as Marlin (and GRBL, which refuses it): a bare G92 changes nothing
                 if (hm >> 23) & 1:
                     st[S_OX] = st[S_X] - vals[23] * scale
                 if (hm >> 24) & 1:

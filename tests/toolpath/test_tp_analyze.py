@@ -152,8 +152,10 @@ def test_cli_bad_config_and_directory_exit_1(tmp_path, capsys):
 
 def test_warm_cache_leaves_nothing_to_compile():
     """After warm_cache(), a new process analyses a file without compiling a single kernel."""
-    from edge.toolpath import warm_cache
-    warm_cache()
+    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))}
+    warm = subprocess.run([sys.executable, "-c", "from edge.toolpath import warm_cache; warm_cache()"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert warm.returncode == 0, warm.stderr
     probe = (
         "import importlib, numba\n"
         "from edge import config\n"
@@ -168,7 +170,6 @@ def test_warm_cache_leaves_nothing_to_compile():
         "            misses[m + '.' + name] = (sum(f.stats.cache_misses.values()), sum(f.stats.cache_hits.values()))\n"
         "print(misses)\n"
     )
-    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))}
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     stats = eval(r.stdout)                                  # {kernel: (misses, hits)}

@@ -127,15 +127,15 @@ def test_g92_offsets_and_e_resets():
     assert end_of(tp, 7) == pytest.approx((15.0, 15.0, 5.0))
     assert tp.seg_de[segs_of(tp, 7)].sum() == pytest.approx(1.0)
     assert tp.seg_de[segs_of(tp, 9)].sum() == pytest.approx(1.0)      # G92 E10 then E11
-    assert end_of(tp, 11) == pytest.approx((17.0, 16.0, 6.0))        # bare G92 zeroes every axis here
-    assert end_of(tp, 12) == pytest.approx((0.0, 16.0, 6.0))         # G28 X homes X only
-    assert end_of(tp, 13) == pytest.approx((3.0, 16.0, 6.0))         # ... and clears its offset
+    assert end_of(tp, 11) == pytest.approx((11.0, 11.0, 1.0))        # bare G92: offsets unchanged (Marlin)
+    assert end_of(tp, 12) == pytest.approx((0.0, 11.0, 1.0))         # G28 X homes X only
+    assert end_of(tp, 13) == pytest.approx((3.0, 11.0, 1.0))         # ... and clears its offset
 
 
 def test_g28_goes_to_the_given_home():
     tp = load(EDGE / "g92.gcode", home=(5.0, -4.0, 1.0))
     assert tp.start == (5.0, -4.0, 1.0)
-    assert end_of(tp, 12) == pytest.approx((5.0, 16.0, 6.0))          # G28 X: X to its home, 5
+    assert end_of(tp, 12) == pytest.approx((5.0, 11.0, 1.0))          # G28 X: X to its home, 5
     assert tp.line_flags[1] & LF_DWELL
 
 

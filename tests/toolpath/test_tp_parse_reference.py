@@ -59,8 +59,6 @@ def interpret(text: str, home=(0.0, 0.0, 0.0)) -> dict[int, tuple[float, float, 
                 e_mode = "abs" if v == 82 else "rel"
             elif k == "G" and v == 92:
                 given = {a: params[a] for a in "XYZE" if params.get(a) is not None}
-                if not given:
-                    off, e = pos[:], 0.0
                 for i, a in enumerate("XYZ"):
                     if a in given:
                         off[i] = pos[i] - given[a] * scale
