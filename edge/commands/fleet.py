@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     watcher = Watcher(endpoint, [f"{TOPIC_PREFIX}/+/+/#"], on_message, client_id=args.session,
                       persistent=bool(args.session))
-    watcher.start(wait_s=min(5.0, args.seconds) if args.once else 5.0)
+    watcher.start(wait_s=10.0)
     try:
         if not watcher.connected.is_set():
             print(f"fabedge fleet: cannot reach the broker at {args.broker} (still trying)", file=sys.stderr)

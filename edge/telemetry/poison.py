@@ -17,7 +17,7 @@ from typing import Iterable
 
 
 class PoisonGuard:
-    def __init__(self, strikes: int = 3, quick_s: float = 3.0) -> None:
+    def __init__(self, strikes: int = 3, quick_s: float = 5.0) -> None:
         self.strikes = strikes
         self.quick_s = quick_s
         self.suspect: int | None = None

@@ -35,10 +35,12 @@ def test_reconnect_inside_will_delay_never_shows_lost_and_the_will_fires_after_i
     assert b.link.protocol_in_use == "5"
     time.sleep(3.0)                             # longer than the will delay
     assert _statuses(recorder) == [("online", 1), ("online", 2)]
+    gone = time.monotonic()
     b.stop(clean=False)                         # now it stays away: lost, with its own session
     time.sleep(0.5)
-    assert ("lost", 2) not in _statuses(recorder)     # not before the delay...
-    assert recorder.wait(lambda: ("lost", 2) in _statuses(recorder), 6)   # ...but after it
+    if time.monotonic() - gone < 1.5:           # (a very loaded box may sleep past the delay)
+        assert ("lost", 2) not in _statuses(recorder)     # not before the delay...
+    assert recorder.wait(lambda: ("lost", 2) in _statuses(recorder), 30)   # ...but after it
 
 
 def test_stale_lost_from_an_older_session_is_ignored_and_overwritten(broker, recorder, tmp_path):
