@@ -37,6 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes exit 1: exit 2 means "job rejected" for analyze and stream."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def _subparsers_for(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in names:
@@ -58,7 +66,7 @@ def _load(module_name: str):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fabedge", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="fabedge", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fabedge {__version__}")
     names = [only] if only in COMMANDS else [n for n in COMMANDS if _load_spec_exists(n)]
     _subparsers_for(parser, names)

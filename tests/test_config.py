@@ -60,3 +60,13 @@ def test_replace_merges_and_validates():
     assert cfg.serial.baud == 250000 and cfg.serial.port == config.default().serial.port
     with pytest.raises(ConfigError):
         config.default().replace(serial={"baud": 1})
+
+
+def test_usage_mistakes_exit_1_not_2(capsys):
+    # 2 means "job rejected" for analyze/stream; a wrong option must not look like a rejection.
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "x.gcode", "--jsn"])
+    assert exc.value.code == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["config"])
+    assert exc.value.code == 1
