@@ -151,3 +151,22 @@ def test_a_silent_controller_fails_the_job_and_reports_disconnected(rig):
     failed = rec.wait(JobFailed, timeout=10)
     assert "has not answered" in failed.reason
     assert "has not answered" in rec.wait(Disconnected, 5).reason
+
+
+def test_resume_with_the_door_still_open_pauses_again(rig):
+    lines = job_lines(VECTOR)
+    sim, drv, rec = rig(faults="door@0.3", time_scale=50.0)
+    drv.start_job(lines)
+    rec.wait(Paused, timeout=10)
+    time.sleep(0.3)                                           # the head has stopped (Door:1)
+    ran = len(sim.executed)
+    drv.resume()                                              # GRBL ignores cycle start while the door is open
+    deadline = time.monotonic() + 5
+    while len(rec.of(Paused)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p.reason for p in rec.of(Paused)] == ["door", "door"]
+    assert sim.state().startswith("Door") and len(sim.executed) == ran   # nothing moved
+    sim.close_door()
+    drv.resume()
+    rec.wait(JobFinished, timeout=60)
+    assert list(sim.executed) == expected(lines)
