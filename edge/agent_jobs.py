@@ -179,11 +179,17 @@ class JobsMixin:
         if existing is not None:       # re-analysis of a job from before a restart
             if event.analysis is not None and not event.error:
                 self.analyses[event.job_id] = event.analysis
+                if "resume_toolpath" in event.meta:
+                    self.stream_analyses[event.job_id] = SimpleNamespace(toolpath=event.meta["resume_toolpath"])
+            elif event.error:
+                log.warning("job %s cannot be read again: %s", event.job_id, event.error)
             self.maybe_arm()
             return
         fields = {k: event.meta[k] for k in ("name", "design", "parts", "lines", "layers", "est_s", "kind")
                   if k in event.meta}
         if event.error:
+            if event.source != "mqtt":
+                self.alert = True        # a local job refused: tell the person at the machine (red)
             job = self.store.add(event.job_id, source=event.source, state="rejected", path=event.path,
                                  sha256=event.sha256, cmd_id=event.cmd_id, error=event.error, **fields)
             self.announce(job, "job.rejected", {"code": event.error_code, "reason": event.error,
@@ -201,6 +207,9 @@ class JobsMixin:
         self.maybe_arm()
 
     def resume_queue_after_start(self) -> None:
+        job = self.store.active()
+        if job is not None and job.state == "armed":
+            self.reanalyse(job)          # armed before the restart: load it again before START
         self.maybe_arm()
 
     def maybe_arm(self) -> None:
@@ -225,9 +234,12 @@ class JobsMixin:
 
         def work() -> None:
             try:
-                from edge.toolpath import analyze
+                from edge.toolpath import analyze, load
                 analysis = analyze(job.path, cfg)
-                self.post(JobPrepared(job.id, job.source, job.path, job.sha256, analysis=analysis))
+                meta = {}
+                if job.resume_path:     # an armed resume: what streams is the resume file
+                    meta["resume_toolpath"] = load(job.resume_path, max_line_length=cfg.limits.max_line_length)
+                self.post(JobPrepared(job.id, job.source, job.path, job.sha256, meta=meta, analysis=analysis))
             except Exception as exc:
                 self.post(JobPrepared(job.id, job.source, error_code="unreadable", error=str(exc)))
         self._spawn(work, f"reanalyse:{job.id}")

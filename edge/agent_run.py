@@ -106,8 +106,8 @@ class RunMixin:
 
     def begin(self, job: Job, extra: dict[str, Any] | None = None) -> None:
         """Start streaming an armed job: persisted as running before the first byte goes out."""
-        analysis = self.stream_analyses.get(job.id) or self.analyses.get(job.id)
-        if analysis is None:
+        analysis = self.stream_analyses.get(job.id) if job.resume_path else self.analyses.get(job.id)
+        if analysis is None or job.id not in self.analyses:
             self.refuse_start(job, "the job's analysis is not loaded yet; press START again")
             self.reanalyse(job)
             return
