@@ -98,7 +98,11 @@ class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
             if isinstance(event, DROPPABLE):
                 self.dropped += 1
                 return
-            self.q.put(event, timeout=5)
+            try:
+                self.q.put(event, timeout=5)
+            except queue.Full:     # the loop is stuck (the watchdog stops): never raise in a poster's thread
+                self.dropped += 1
+                log.error("event queue full for 5 s: dropped %s", type(event).__name__)
 
     def shutdown(self, reason: str = "requested") -> None:
         self.post(Shutdown(reason))
