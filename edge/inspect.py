@@ -69,9 +69,10 @@ def layout(cfg: Config) -> MarkerLayout:
     return MarkerLayout.from_list(c.aruco_dictionary, c.marker_size_mm, c.markers)
 
 
-def grid(cfg: Config, mm_per_px: float | None = None) -> BedGrid:
-    """The bed (the configured XY volume) as a raster at the camera's mm_per_px."""
-    return BedGrid(cfg.volume.x[0], cfg.volume.y[0], cfg.volume.x[1], cfg.volume.y[1],
+def grid(cfg: Config, mm_per_px: float | None = None, margin_mm: float = 0.0) -> BedGrid:
+    """The bed (the configured XY volume, plus a margin) as a raster at the camera's mm_per_px."""
+    m = margin_mm
+    return BedGrid(cfg.volume.x[0] - m, cfg.volume.y[0] - m, cfg.volume.x[1] + m, cfg.volume.y[1] + m,
                    mm_per_px or cfg.camera.mm_per_px)
 
 
@@ -162,7 +163,8 @@ def cut(frame: np.ndarray, reference: np.ndarray | None, toolpath: Toolpath | No
     if toolpath is None:
         raise InspectionError("cut: needs the job's G-code (its cut paths are the expectation)")
     t0 = time.perf_counter()
-    g = grid(cfg, min(cfg.camera.mm_per_px, CUT_MM_PER_PX))
+    # a margin: a cut along the edge of the work area needs the sheet on both sides of it in view
+    g = grid(cfg, min(cfg.camera.mm_per_px, CUT_MM_PER_PX), margin_mm=6.0)
     r = expected_mask(toolpath, cfg, g, "cut")
     pair = _align(frame, reference, cfg, g, "cut")
     res = check_cut(pair.frame, pair.reference, r.mask, g, r.objects, r.line_width_mm)

@@ -24,8 +24,8 @@ class CutParams:
     through_fraction: float = 0.45     # a path pixel is cut through above this share of the job's typical contrast
     min_through_log_mm: float = 0.55    # contrast x width (log-ratio mm) across a through-cut at the least
     fail_continuity: float = 0.97      # share of a part's path cut through
-    fail_gap_mm: float = 1.5           # a longer uncut stretch fails
-    warn_kerf_mm: float = 1.2          # mean kerf (from integrated contrast) above this: wide kerf
+    fail_gap_mm: float = 3.0           # a longer uncut stretch fails
+    warn_kerf_mm: float = 1.0          # mean kerf (from integrated contrast) above this: wide kerf
     scorch_band_mm: tuple[float, float] = (0.9, 4.0)
     scorch_darkening: float = 0.12     # log-ratio darkening that counts as scorch
     warn_scorch: float = 0.12          # share of the band scorched
@@ -66,6 +66,18 @@ class CutResult:
 
     def details(self) -> dict:
         return {"parts": [p.to_dict() for p in self.parts], "polarity": self.polarity, "kerf_mm": self.kerf_stats_mm}
+
+
+def _length_px(path: np.ndarray) -> float:
+    """Length of a drawn path in pixels, whatever its drawn width: a band grows by 2 px of area
+    per px of length for each px it is widened."""
+    a1 = int((cv2.dilate(path, _DISC3) > 0).sum())
+    a3 = int((cv2.dilate(path, _DISC7) > 0).sum())
+    return max(1.0, (a3 - a1) / 4.0)
+
+
+_DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+_DISC7 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
 def _filled(path: np.ndarray) -> np.ndarray:
@@ -132,10 +144,10 @@ def check_cut(frame_bed: np.ndarray, reference_bed: np.ndarray, paths: np.ndarra
         pk = paths[win_] == k                  # everything below works on this part's neighbourhood only
         pk8 = pk.astype(np.uint8)
         npx = int(pk.sum())
-        length = npx * s * s / drawn_width
+        length = _length_px(pk8) * s
         cont = float((through[win_] & pk).sum()) / max(1, npx)
         gap_blobs = components(uncut[win_] & pk, 1)
-        gap_lengths = [b[4] * s * s / drawn_width for b in gap_blobs]
+        gap_lengths = [b[4] * s / max(1.0, drawn_width / s) for b in gap_blobs]
         gaps = [g for g in gap_lengths if g >= 0.5]
         zone = cv2.dilate(pk8, np.ones((2 * lo_px + 1,) * 2, np.uint8)) > 0
         kerf = float(cut_signal[win_][zone].sum()) * s * s / max(length, 1e-6)
