@@ -72,11 +72,12 @@ def test_hold_resume_laser_only_while_moving_and_overrides(port):
 
 def test_jog_and_jog_cancel(port):
     sim, p = port(time_scale=1.0)
-    assert ask(p, b"$J=G91 X10 F600\n") == "ok\r\n"
+    assert ask(p, b"$J=G91 X100 F600\n") == "ok\r\n"                 # 10 s of jogging
     assert ask(p, b"?").startswith("<Jog|")
     assert ask(p, b"G1 X1 F100\n") == "error:9\r\n"               # G-code is locked out while jogging
     ask(p, b"\x85")
-    assert ask(p, b"?").startswith(("<Run|", "<Idle|"))
+    idle = until(p, "<Idle|")
+    assert idle.startswith("<Idle|") and float(idle.split("MPos:")[1].split(",")[0]) < 100   # stopped early
     assert ask(p, b"$J=G1 X1 F100\n", 0.1).startswith("error:")
 
 
