@@ -166,3 +166,14 @@ def test_wrong_size_frames_are_clear_errors():
         inspect.bed_clear(small, scene.reference, None, cfg)
     with pytest.raises(inspect.InspectionError, match="no image data"):
         inspect.bed_clear(np.zeros((0, 0, 3), np.uint8), scene.reference, None, CFG)
+
+
+def test_a_marker_stuck_down_turned_still_registers():
+    rng = np.random.default_rng(9)
+    albedo = synth.bed_surface(rng, "glass")
+    synth.draw_markers(albedo)
+    col, row = synth.CANVAS.mm_to_px()[:2] @ np.array([265.0, -15.0, 1.0])
+    r0, c0 = int(row) - 40, int(col) - 40
+    albedo[r0:r0 + 80, c0:c0 + 80] = np.rot90(albedo[r0:r0 + 80, c0:c0 + 80]).copy()
+    img = synth.photograph(albedo, synth.camera_homography(rng), synth.Lighting(), rng)
+    assert register(img, synth.DEFAULT_LAYOUT).reprojection_mm < 0.5
