@@ -10,6 +10,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 
 from edge import config
 
@@ -27,8 +28,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     from edge.agent import Agent
     agent = Agent(cfg)
+    def on_signal(signum: int, _frame: object) -> None:
+        # The handler runs on the loop's own thread, possibly inside queue.get() holding the
+        # queue's lock: post from another thread so the handler never waits on that lock.
+        threading.Thread(target=agent.shutdown, args=(signal.Signals(signum).name,), daemon=True).start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.shutdown("signal"))
+        signal.signal(sig, on_signal)
     agent.start()
     agent.run()
     return 0

@@ -33,7 +33,7 @@ def main() -> None:
             time.sleep(0.05)
 
     threading.Thread(target=presser, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: agent.shutdown("signal"))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=agent.shutdown, daemon=True).start())
     agent.start()
     agent.run()
 

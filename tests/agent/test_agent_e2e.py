@@ -302,12 +302,14 @@ def test_agent_kill9_mid_job_comes_back_interrupted_and_never_restarts(rig_facto
         assert job_lines_in(after, []) == [], f"the restarted agent sent {after[:5]}"
         assert rig.printer.boots == boots        # reopening the port did not reset the printer
         assert store().machine_state() == "interrupted"
+        proc.send_signal(signal.SIGTERM)          # systemd's stop: a clean exit
+        assert proc.wait(30) == 0
+        wait_for(lambda: any(t.endswith("/status") and m.get("status") == "offline" for t, m in rig.messages),
+                 10, "the retained offline status")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             proc.kill()
+            proc.wait(10)
 
 
 def test_agent_resume_from_layer_only_after_start(rig_factory, capsys):
