@@ -352,7 +352,10 @@ class JobsMixin:
             raise JobStateError(f"job {job_id} is not open")
         if job.state in ("running", "paused") and self.driver is not None and self.driver.busy:
             self.driver.cancel()
+        never_ran = job.state in ("staged", "armed") and not job.acked_line
         job = self.store.transition(job_id, "cancelled", error=f"cancelled by {by}")
+        if never_ran:
+            job = self.store.discard(job_id)      # nothing on the bed: no BED CLEAR, no part outcome
         self.end_progress(job)
         self.announce(job, "job.cancelled", {"by": by, "acked_line": job.acked_line, "layer": job.layer})
         self.maybe_arm()

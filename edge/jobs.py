@@ -5,7 +5,8 @@ A power cut at any moment loses nothing: every state change is one transaction
 loop is the only writer; `fabedge job list` reads the same file read-only.
 
 Job states: staged -> armed -> running <-> paused -> done | failed | cancelled,
-then closed by the operator's BED CLEAR with an outcome (good | rejected).
+then closed by the operator's BED CLEAR with an outcome (good | rejected);
+a job cancelled before it ever ran is closed at once, with no outcome.
 A job found running or paused at start-up was cut short by a crash or power
 loss: it becomes `interrupted` and is never restarted by itself. `rejected`
 marks a job that failed its checks and never reached armed.
@@ -241,6 +242,14 @@ class JobStore:
         if job.state == "interrupted":
             self._update(job_id, state="cancelled")
         self._update(job_id, outcome=outcome, closed=1)
+        return self.get(job_id)  # type: ignore[return-value]
+
+    def discard(self, job_id: str) -> Job:
+        """Close a job cancelled before it ever ran: nothing was made, so no outcome and no BED CLEAR."""
+        job = self.get(job_id)
+        if job is None or job.closed or job.state != "cancelled" or job.acked_line:
+            raise JobStateError(f"job {job_id} ran or is open: it is closed by BED CLEAR")
+        self._update(job_id, closed=1)
         return self.get(job_id)  # type: ignore[return-value]
 
     def outcome_sent(self, job_id: str) -> None:

@@ -210,6 +210,18 @@ def test_agent_rejects_a_job_that_fails_its_checks(rig_factory, tmp_path):
     (evt,) = rig.events("job.rejected")
     assert evt["findings"][0]["line"] == 4
     assert job_lines_in(rig.executed(), []) == []
+    # the region may cancel a job it offered; one that never ran needs no BED CLEAR
+    rig.offer("nut-x")
+    rig.wait_state("armed", 60)
+    from edge.telemetry import signing
+    from edge.telemetry.schema import Topics
+    env = signing.make_envelope(rig.key, "demo-region", rig.audience, "job.cancel", {"job_id": "nut-x"})
+    rig.watcher.publish(Topics(rig.cfg.machine.site, rig.cfg.machine.id).cmd_req, json.dumps(env).encode())
+    rig.wait_state("idle", 30)
+    wait_for(lambda: any(r["status"] == "done" for r in rig.replies(env["id"])), 30, "the cancel's answer")
+    job = rig.store.get("nut-x")
+    assert (job.state, job.closed, job.outcome) == ("cancelled", 1, "")
+    assert rig.events("part.outcome") == [] and [e["by"] for e in rig.events("job.cancelled")] == ["region"]
 
 
 def test_agent_broker_down_for_the_whole_job_loses_no_event(rig_factory, broker, tmp_path):
