@@ -173,12 +173,14 @@ def main() -> int:
     size_mb = big.stat().st_size / 1e6
     warm_dir = os.environ.get("NUMBA_CACHE_DIR") or str(ROOT / ".cache" / "numba")
     print(f"file: {big.name}, {size_mb:.1f} MB", flush=True)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fabedge-numba-cold-") as cold_dir:
         cold = _run_child(sys.executable, ["fabedge", str(big)], {"NUMBA_CACHE_DIR": cold_dir})
     _run_child(sys.executable, ["fabedge", str(big)], {"NUMBA_CACHE_DIR": warm_dir})   # make sure it is warm
     warm = _run_child(sys.executable, ["fabedge-steady", str(big)], {"NUMBA_CACHE_DIR": warm_dir})
     op = _run_child(op_python, ["octoprint", str(big)])
 
+    load_after = os.getloadavg()[0]
     rate = lambda sec: size_mb / sec  # noqa: E731
     prusa = warm["prusa_s"]
     est_err = (warm["estimate_s"] - prusa) / prusa if prusa else float("nan")
@@ -189,7 +191,9 @@ def main() -> int:
         ("OctoPrint gcodeInterpreter", op["wall"], op["cpu"], op["hwm_kb"]),
     ]
     lines = [f"File: `bench/out/{big.name}` ({size_mb:.1f} MB, {warm['lines']:,} lines, {warm['layers']} layers), "
-             f"made by `bench/make_big_gcode.sh` (PrusaSlicer 2.5, 9 bunnies).", "",
+             f"made by `bench/make_big_gcode.sh` (PrusaSlicer 2.5, 9 bunnies). Load average on the box "
+             f"{load_before:.0f} at the start, {load_after:.0f} at the end of the run ({os.cpu_count()} CPUs): "
+             "when it is far above the CPU count, wall times are the scheduler's, CPU times are the code's.", "",
              "| run | wall s | MB/s (wall) | CPU s | MB/s (CPU) | peak RSS | RSS / file |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, wall, cpu, hwm in rows:
