@@ -16,10 +16,8 @@ def broker(tmp_path):
     """A real mosquitto on a free loopback port; kill()/start() it to test outages."""
     from edge.telemetry.localbroker import LocalBroker
 
-    # As root, mosquitto drops to the 'mosquitto' user, which cannot write its persistence file
-    # into the root-owned tmp_path: sessions and retained messages would not survive kill()/start().
-    stay_root = "user root" if os.geteuid() == 0 else ""
-    b = LocalBroker(workdir=tmp_path / "broker", extra_conf=stay_root).start()
+    # LocalBroker stays root when we are root, so its persistence survives kill()/start().
+    b = LocalBroker(workdir=tmp_path / "broker").start()
     yield b
     b.close()
 
