@@ -260,25 +260,29 @@ class JobsMixin:
             self.gate.record(cmd_id, payload)
 
     def on_command(self, event: CommandReceived) -> None:
+        """received -> rejected | accepted -> running -> done | failed: every command is answered."""
         if self.gate is None:
             return
-        from edge.telemetry.commands import CommandRejected, Replayed
+        from edge.telemetry.commands import CommandRejected, Replayed, parse_envelope
+        cmd_id = None
+        if len(event.raw) <= self.cfg.broker.max_payload_kb * 1024:
+            try:
+                cmd_id = parse_envelope(event.raw)["id"]
+            except CommandRejected:
+                pass
+        self.answer_command_status(cmd_id, "received")
         try:
             cmd = self.gate.check(event.raw, event.retained, self.store.machine_state())
-        except Replayed as rep:
-            if self.telemetry is not None and rep.earlier_results:
-                self.telemetry.command_result(rep.earlier_results[-1])
-            return
-        except CommandRejected as rej:
-            # The gate remembers refusals it wants repeated; a forged id is never recorded.
-            if rej.cmd_id and self.telemetry is not None:
+        except (Replayed, CommandRejected) as rej:
+            # A replay is answered with its earlier result (in `earlier`) and never run again.
+            if self.telemetry is not None:
                 self.telemetry.command_result(rej.response())
-            log.warning("command rejected: %s: %s", rej.code, rej.message)
+            log.warning("command %s rejected: %s: %s", cmd_id, rej.code, rej.message)
             return
-        self.answer_command_status(cmd.id, "accepted")
+        self.answer_command_status(cmd.id, "accepted", op=cmd.op)
         self.run_command(cmd)
 
-    def answer_command_status(self, cmd_id: str, status: str, **fields: Any) -> None:
+    def answer_command_status(self, cmd_id: str | None, status: str, **fields: Any) -> None:
         if self.telemetry is None:
             return
         from edge.telemetry.commands import response

@@ -120,7 +120,7 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     types = [m["id"] and t.rsplit("/", 1)[1] for t, m in rig.messages if "/evt/" in t]
     assert types == ["job.staged", "job.armed", "job.started", "job.done", "part.outcome"]
     statuses = [r["status"] for r in rig.replies(cmd)]
-    assert statuses[:2] == ["accepted", "running"] and statuses[-1] == "done"
+    assert statuses[:3] == ["received", "accepted", "running"] and statuses[-1] == "done"
     assert rig.fleet.parts_today()          # the region's view counted it
     birth = [m for t, m in rig.messages if t.endswith("/birth")][-1]
     assert birth["capabilities"]["job.offer"] and birth["counters"]["parts_good"] == 4
