@@ -39,8 +39,10 @@ test: setup
 demo: setup
 	$(VENV)/bin/fabedge demo
 
+# stream_grbl.py runs as the GRBL rows of stream.py.
+BENCHES ?= analyze parse stream telemetry commands vision agent fleet
 bench: setup
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 
 install:
 	$(MAKE) -f install.mk PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
