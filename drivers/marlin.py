@@ -68,6 +68,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self._thread: threading.Thread | None = None
         self._closing = False
         self._connected = False
+        self._first_n = 0
         self._dead = ""
         # reader-thread state
         self._hostq: collections.deque[Entry] = collections.deque()
@@ -111,6 +112,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
             self.close()
             raise
         self._connected = True
+        self._first_n = self.win.next_n           # lines before this were the handshake: never asked again
         event = Connected(firmware=self.firmware or "Marlin", capabilities=dict(self.capabilities))
         self.on_event(event)
         return event
@@ -375,6 +377,15 @@ class MarlinDriver(MarlinJob, MachineDriver):
             return
         if n >= win.next_n:
             self.stats["stray_resend"] += 1          # asks for a line never sent: nothing to re-send
+            return
+        behind = win.acked_n - n
+        renumber = n in win.history and b" M110 " in win.history[n].wire
+        # plain oks can run ahead of the firmware by what an ok storm popped: at most a window or two
+        slack = 0 if self.advanced_ok else 2 * win.max_line_limit + 8
+        if (behind >= 0 and not renumber and behind >= slack) or (self._connected and n < self._first_n):
+            # Marlin asked again for a line it had acknowledged: it lost its place, i.e. it restarted
+            # (its `start` may have been cut into another line). Re-sending would replay the job.
+            self._fail(f"controller reset (the printer asked for line {n} after acknowledging {win.acked_n})")
             return
         if n not in win.history:
             self._fail(f"the printer asked again for line {n}, which is no longer kept")

@@ -19,6 +19,7 @@ _OK_P = re.compile(r"\bP(\d+)")
 _OK_B = re.compile(r"\bB(\d+)")
 _RESEND = re.compile(r"^(?:Resend|rs)\s*:?\s*N?(\d+)", re.I)
 _TEMP = re.compile(r"\b(T\d?|B|C|P)\s*:\s*(-?\d+(?:\.\d+)?)\s*/\s*(-?\d+(?:\.\d+)?)")
+_START = re.compile(r"(?:^|[^a-z])start$")     # Marlin's boot line, maybe glued to a line it cut short
 _POS = re.compile(r"\b([XYZE]):\s*(-?\d+(?:\.\d+)?)")
 LINE_ERRORS = ("checksum mismatch", "line number is not last line number", "no checksum with line number",
                "no line number with checksum", "format error")
@@ -74,6 +75,10 @@ def classify(raw: str) -> Reply:
     if m:
         return Reply(OK, text, n=int(m.group(1)), planner_free=int(m.group(2)), slots_free=int(m.group(3)))
     low = text.lower()
+    if low.startswith("//action:"):
+        return Reply(ACTION, text[len("//action:"):].strip())
+    if _START.search(low):
+        return Reply(START, text)
     if low.startswith("ok"):
         temps = parse_temperatures(text) if "T:" in text else None
         n = p = b = None
@@ -97,10 +102,6 @@ def classify(raw: str) -> Reply:
         return Reply(OTHER, text)
     if low.startswith("echo:busy") or low.startswith("busy:"):
         return Reply(BUSY, text)
-    if low == "start":
-        return Reply(START, text)
-    if low.startswith("//action:"):
-        return Reply(ACTION, text[len("//action:"):].strip())
     if low.startswith(("t:", "t0:")) and "/" in text:
         return Reply(TEMPS, text, temps=parse_temperatures(text))
     if low.startswith("x:") and "count" in low:

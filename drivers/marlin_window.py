@@ -80,6 +80,11 @@ class Window:
     def line_limit(self) -> int:
         if self.one_line_forever or self.acked_n < self.one_line_until:
             return 1
+        return self.max_line_limit
+
+    @property
+    def max_line_limit(self) -> int:
+        """The widest the window can open."""
         return max(1, self.learned_slots or self.slots) + self.rx_buffer // 16
 
     def may_send(self, nbytes: int) -> bool:

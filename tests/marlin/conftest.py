@@ -18,7 +18,8 @@ def rig():
         sim = VirtualMarlin(**{"time_scale": 50.0, "advanced_ok": True, **sim_kwargs})
         path = sim.start()
         rec = Recorder()
-        drv = MarlinDriver(path, sim.baud, rec, **{"timeout_s": 0.25, **(driver_kwargs or {})})
+        # short silences (time-scaled sims) but patient before giving up: CI boxes stall at times
+        drv = MarlinDriver(path, sim.baud, rec, **{"timeout_s": 0.25, "probe_attempts": 8, **(driver_kwargs or {})})
         made.append((sim, drv))
         if open_driver:
             drv.open(timeout=5)

@@ -25,6 +25,8 @@ def test_marlin_classify_replies():
     assert proto.classify("Error:Printer halted. kill() called!").kind == proto.FATAL
     assert proto.classify("echo:busy: processing").kind == proto.BUSY
     assert proto.classify("start").kind == proto.START
+    assert proto.classify("ok N59 P1start").kind == proto.START          # cut short by the reset
+    assert proto.classify("echo:restart").kind == proto.OTHER
     assert proto.classify("//action:pause").text == "pause"
     assert proto.classify(" T:20.00 /0.00 B:20.00 /0.00 @:0 B@:0").kind == proto.TEMPS
     assert proto.parse_position("X:1.00 Y:2.50 Z:0.20 E:4.00 Count X:80 Y:200 Z:80") == (1.0, 2.5, 0.2, 4.0)

@@ -50,6 +50,18 @@ def test_marlin_reset_mid_job_stops_with_controller_reset(rig):
         drv.start_job(job)
 
 
+def test_marlin_reset_is_caught_even_when_its_start_line_is_lost(rig):
+    sim, drv, rec = rig(faults="reset-at=90")
+    send = sim.pty.send
+    sim.pty.send = lambda data, now, latency=True: None if data == b"start\n" else send(data, now, latency)
+    drv.start_job(curve_job(250))
+    end = rec.wait_end()
+    assert isinstance(end, JobFailed) and end.reason.startswith("controller reset")
+    assert drv.stats["resends"] == 0                                  # it never re-sent old lines
+    assert_quiet_after(sim)
+    assert job_commands(sim.executed[sim.boot_marks[-1]:]) == []     # the job was not replayed
+
+
 def test_marlin_thermal_runaway_fails_with_the_firmwares_words(rig):
     sim, drv, rec = rig(faults="runaway-at=20")
     drv.start_job(slow_job(400))
@@ -137,7 +149,7 @@ def test_marlin_busy_extends_timeouts_and_temperatures_are_reported(rig):
 
 
 def test_marlin_silent_firmware_is_probed_then_fails_clearly(rig):
-    sim, drv, rec = rig()
+    sim, drv, rec = rig(driver_kwargs={"probe_attempts": 2})
     drv.start_job(slow_job(300))
     assert wait_for(lambda: len(rec.acked) >= 20, timeout=10)
     sim.halted = "frozen for the test"                              # alive on the port, answering nothing
