@@ -28,14 +28,16 @@ _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))   # symmetric: openi
 class FirstLayerParams:
     threshold: float = 0.22            # log-ratio change that counts as material
     light_sigma_mm: float = 8.0
+    texture_weight: float = 1.0        # extra change asked for, per unit of the bed's local log-contrast
     search_mm: float = 7.0             # largest offset searched for
     colour_tolerance: float = 0.3     # log-colour distance from the object's filament colour
     fail_coverage: float = 0.5         # below: object missing
     warn_coverage: float = 0.84        # below: under-extrusion / gaps
-    fail_offset_mm: float = 0.75       # above: object shifted
+    fail_offset_mm: float = 0.75       # above: object shifted...
+    min_shift_gain: float = 0.035      # ...when the shifted fit beats the planned place by this much (else noise)
     warn_missing_mm2: float = 15.0     # largest hole in an object
     fail_missing_mm2: float = 60.0
-    warn_outside_mm2: float = 8.0      # material where the toolpath has none
+    warn_outside_mm2: float = 20.0     # material where the toolpath has none
     fail_outside_mm2: float = 40.0
     outside_tolerance_mm: float = 1.5
     min_object_mm2: float = 20.0       # thinner/smaller islands (skirt, purge line) are not judged
@@ -49,12 +51,13 @@ class ObjectResult:
     coverage: float                    # fraction of the expected area covered, at the measured offset
     offset_mm: tuple[float, float]     # where the object really is, relative to the toolpath (bed mm)
     largest_missing_mm2: float
+    shift_gain: float = 0.0            # how much better the offset fits than the toolpath's own place
 
     def to_dict(self) -> dict:
         return {"label": self.label, "name": self.name, "expected_mm2": round(self.expected_mm2, 1),
                 "coverage": round(self.coverage, 3),
                 "offset_mm": [round(self.offset_mm[0], 2), round(self.offset_mm[1], 2)],
-                "largest_missing_mm2": round(self.largest_missing_mm2, 1)}
+                "largest_missing_mm2": round(self.largest_missing_mm2, 1), "shift_gain": round(self.shift_gain, 3)}
 
 
 @dataclass
@@ -75,16 +78,18 @@ class FirstLayerResult:
                 "notes": list(self.notes)}
 
 
-def _offset(expected: np.ndarray, material: np.ndarray, box: tuple[int, int, int, int], search: int) -> tuple[float, float, float]:
-    """(dx, dy px, peak score) that best lays the expected mask onto the material."""
-    x, y, w, h = box
+def _offset(expected: np.ndarray, material: np.ndarray, box: tuple[int, int, int, int], search: int) -> tuple[float, float, float, float]:
+    """(dx, dy px, peak score, gain over no shift) that best lays the expected mask onto the material."""
     rows, cols = material.shape
+    p = 3                     # the template keeps a rim of bed around the object: its edges are what aligns
+    x, y = max(0, box[0] - p), max(0, box[1] - p)
+    w, h = min(cols, box[0] + box[2] + p) - x, min(rows, box[1] + box[3] + p) - y
     x0, y0 = max(0, x - search), max(0, y - search)
     x1, y1 = min(cols, x + w + search), min(rows, y + h + search)
     tmpl = cv2.GaussianBlur(expected[y:y + h, x:x + w].astype(np.float32), (0, 0), 1.0)
     area = material[y0:y1, x0:x1].astype(np.float32)
     if tmpl.std() == 0 or area.std() == 0 or area.shape[0] < h or area.shape[1] < w:
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     score = cv2.matchTemplate(area, tmpl, cv2.TM_CCOEFF_NORMED)
     _, peak, _, (px, py) = cv2.minMaxLoc(score)
 
@@ -94,7 +99,9 @@ def _offset(expected: np.ndarray, material: np.ndarray, box: tuple[int, int, int
 
     fx = sub(score[py, px - 1], peak, score[py, px + 1]) if 0 < px < score.shape[1] - 1 else 0.0
     fy = sub(score[py - 1, px], peak, score[py + 1, px]) if 0 < py < score.shape[0] - 1 else 0.0
-    return px + fx + x0 - x, py + fy + y0 - y, float(peak)
+    zx, zy = x - x0, y - y0                      # where the toolpath's own place is in the score map
+    at_zero = float(score[zy, zx]) if zy < score.shape[0] and zx < score.shape[1] else -1.0
+    return px + fx + x0 - x, py + fy + y0 - y, float(peak), float(peak) - at_zero
 
 
 def _same_colour(norm_log: np.ndarray, material: np.ndarray, where: np.ndarray, tol: float) -> np.ndarray:
@@ -128,8 +135,12 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
     tol = max(1, int(round(params.outside_tolerance_mm / s)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1, 2 * tol + 1))
     near = cv2.dilate(any_expected.astype(np.uint8), kernel) > 0
-    frame_log = log_image(frame_bed)
-    strength, gain = change_map(frame_log, log_image(reference_bed), near, params.light_sigma_mm / s, params.threshold)
+    frame_log, ref_log = log_image(frame_bed), log_image(reference_bed)
+    strength, gain = change_map(frame_log, ref_log, near, params.light_sigma_mm / s, params.threshold)
+    # on a textured bed, glare flattens the texture: ask for more change where the bed itself varies
+    grey = cv2.cvtColor(ref_log, cv2.COLOR_BGR2GRAY)
+    texture = np.sqrt(np.maximum(cv2.blur(grey * grey, (3, 3)) - cv2.blur(grey, (3, 3)) ** 2, 0))
+    strength = np.maximum(strength - params.texture_weight * texture, 0)
     material = strength > params.threshold
     soft = np.clip(strength / (2 * params.threshold), 0, 1)   # graded evidence: sharper correlation peaks
     material = cv2.morphologyEx(material.astype(np.uint8), cv2.MORPH_OPEN, _CROSS) > 0
@@ -168,7 +179,7 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
             aligned |= obj
             continue
         box = cv2.boundingRect(obj.astype(np.uint8))
-        dx, dy, peak = _offset(obj, soft, box, search)
+        dx, dy, peak, gain_ = _offset(obj, soft, box, search)
         m = search + 3                 # per-object work happens in a window around it
         win = (slice(max(0, box[1] - m), box[1] + box[3] + m), slice(max(0, box[0] - m), box[0] + box[2] + m))
         ob, mat, bl = obj[win], material[win], blind[win]
@@ -176,8 +187,8 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
         cov0 = float((mat & ob & ~bl).sum()) / seen_px
         moved = _shift(ob, dx, dy)
         cov = float((mat & moved & ~bl).sum()) / max(1, int((moved & ~bl).sum()))
-        if peak < 0.3 or cov < cov0:   # nothing there to align to: keep the toolpath's place
-            dx, dy, moved = 0.0, 0.0, ob
+        if peak < 0.3 or cov + 0.02 < cov0:   # nothing there to align to: keep the toolpath's place
+            dx, dy, moved, gain_ = 0.0, 0.0, ob, 0.0
         aligned[win] |= moved
         # judged on its solid inside: the rim mixes with the bed in the camera's blur, thin lines vanish in it
         core = cv2.erode(moved.astype(np.uint8), _CROSS) > 0
@@ -190,13 +201,13 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
         blobs = components(holes, 1)
         largest = blobs[0][4] * s * s if blobs else 0.0
         off = (dx * s, -dy * s)
-        res = ObjectResult(label, name, area_px * s * s, cov, off, largest)
+        res = ObjectResult(label, name, area_px * s * s, cov, off, largest, gain_)
         results.append(res)
         dist = float(np.hypot(*off))
         if cov < params.fail_coverage:
             flag("fail", f"{name}: missing (only {cov:.0%} of its first layer is there)")
             continue
-        if dist > params.fail_offset_mm:
+        if dist > params.fail_offset_mm and gain_ >= params.min_shift_gain:
             flag("fail", f"{name}: shifted by {dist:.1f} mm (X{off[0]:+.1f} Y{off[1]:+.1f})")
         if largest > params.fail_missing_mm2:
             flag("fail", f"{name}: a gap of {largest:.0f} mm^2 in the first layer")
@@ -207,7 +218,7 @@ def check_first_layer(frame_bed: np.ndarray, reference_bed: np.ndarray, expected
 
     near_aligned = cv2.dilate((aligned | any_expected).astype(np.uint8), kernel) > 0
     outside = material & ~near_aligned
-    blobs = components(outside, max(2, int(2.0 / (s * s))))
+    blobs = components(outside, max(2, int(3.0 / (s * s))))
     outside_mm2 = sum(b[4] for b in blobs) * s * s
     blob_list = [(*grid.px_to_mm(b[5], b[6]), b[4] * s * s) for b in blobs]
     if outside_mm2 > params.fail_outside_mm2:
