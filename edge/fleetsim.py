@@ -98,7 +98,7 @@ class FullMachine:
         self.seat = Seat(f"{site}/{machine}", self._state, self._press, self._release,
                          holds={"start": 0.05, "bed_clear": p.bed_clear_hold_s + HOLD_MARGIN_S,
                                 "reject": p.bed_clear_hold_s + HOLD_MARGIN_S,
-                                "stop": p.stop_cancel_hold_s + 3 * HOLD_MARGIN_S})
+                                "stop": p.stop_cancel_hold_s + 10 * HOLD_MARGIN_S})
 
     def start(self) -> None:
         from edge.agent import Agent

@@ -101,6 +101,11 @@ class Operators:
                 seat.due["clear"] = now + self._delay(self.habits.clear_delay_s)
             elif state == "running" and self.rng.random() < self.habits.fail_share:
                 seat.due["stop"] = now + self.rng.uniform(0.05, 0.3)
+                self.aborted += 1
+            elif state == "paused":
+                # only an abort pauses a simulated machine: the hold was too short to cancel
+                # (a busy box woke gpiozero's hold timer late), so the operator holds STOP again
+                seat.due["stop"] = now + self.habits.retry_s / 5
         for action, at in list(seat.due.items()):
             if at > now:
                 continue
@@ -108,8 +113,8 @@ class Operators:
             if action == "start":
                 self._schedule(now, seat, "start")
             elif action == "stop":
-                del seat.due["stop"]
-                self.aborted += 1
+                if state != "paused":
+                    del seat.due["stop"]            # while paused it is pressed again until it cancels
                 self._schedule(now, seat, "stop")
             elif action == "clear":
                 bad = self.rng.random() < self.habits.reject_share

@@ -29,7 +29,7 @@ def good_in_db(db) -> int:
         store.close()
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_region_campaign_80_machines_15_sites_survives_dispatcher_kill_and_broker_restart(broker, tmp_path):
     _key, priv, pub = region_key(tmp_path / "keys")
     db = tmp_path / "campaign.db"
@@ -62,7 +62,7 @@ def test_region_campaign_80_machines_15_sites_survives_dispatcher_kill_and_broke
         broker.stop()
         time.sleep(2.0)
         broker.start()
-        assert dispatcher.wait(240) == 0, "the dispatcher did not finish the campaign"
+        assert dispatcher.wait(360) == 0, "the dispatcher did not finish the campaign"
     finally:
         for p in (dispatcher, fleet):
             if p.poll() is None:
@@ -111,6 +111,10 @@ def test_region_campaign_80_machines_15_sites_survives_dispatcher_kill_and_broke
         for m, press_t in zip(sorted((m for m in started if f"{m['site']}/{m['machine']}" == name),
                                      key=lambda m: m["ts"]), armed_presses):
             assert press_t <= m["ts"] + 0.05, f"{name}: job {m['job_id']} started before its START press"
-        if info["kind"] == "printer":                                # the firmware's own log agrees
-            assert info["executed_g28"] == n, f"{name}: firmware began {info['executed_g28']} jobs, region saw {n}"
+        if info["kind"] == "printer":
+            # the firmware's own log: it homed (first line of every job) no more often than jobs were
+            # started, and at least once per good job (an abort may stop a job before its homing ends)
+            good_jobs = sum(1 for m in outcomes if f"{m['site']}/{m['machine']}" == name and m["outcome"] == "good")
+            assert good_jobs <= info["executed_g28"] <= n, \
+                f"{name}: firmware homed {info['executed_g28']} times, {n} jobs started, {good_jobs} good"
     assert sum(starts_per_machine.values()) >= len(outcomes) - fleet_summary["aborted"]
