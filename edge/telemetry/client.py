@@ -60,6 +60,26 @@ class LinkOwner(Protocol):
     def tick(self, link: "Link") -> None: ...
 
 
+def _fd(obj: Any) -> int:
+    return obj if isinstance(obj, int) else obj.fileno()
+
+
+def _ready(read: list[Any], write: list[Any], timeout: float) -> tuple[list[Any], list[Any]]:
+    """select() without its 1024-descriptor ceiling (a fleet simulator runs many links in one process)."""
+    poller = select.poll()
+    masks: dict[int, int] = {}
+    for obj in read:
+        masks[_fd(obj)] = masks.get(_fd(obj), 0) | select.POLLIN
+    for obj in write:
+        masks[_fd(obj)] = masks.get(_fd(obj), 0) | select.POLLOUT
+    for fd, mask in masks.items():
+        poller.register(fd, mask)
+    events = dict(poller.poll(max(0, int(timeout * 1000))))
+    gone = select.POLLERR | select.POLLHUP | select.POLLNVAL
+    return ([o for o in read if events.get(_fd(o), 0) & (select.POLLIN | gone)],
+            [o for o in write if events.get(_fd(o), 0) & (select.POLLOUT | gone)])
+
+
 def _new_paho(endpoint: Endpoint, client_id: str, v5: bool) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -184,7 +204,7 @@ class Link:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            select.select([self._wake_r], [], [], min(left, self.tick_s))
+            _ready([self._wake_r], [], min(left, self.tick_s))
             self._drain_wake()
             self._tick()
 
@@ -311,7 +331,7 @@ class Link:
             timeout = 0.0   # TLS already holds decrypted bytes
         wlist = [sock] if client.want_write() else []
         try:
-            readable, writable, _ = select.select([sock, self._wake_r], wlist, [], timeout)
+            readable, writable = _ready([sock, self._wake_r], wlist, timeout)
         except (OSError, ValueError):
             self._up = False
             return False
