@@ -232,32 +232,42 @@ class MarlinDriver(MarlinJob, MachineDriver):
                 if self._wake_r in ready:
                     os.read(self._wake_r, 512)
                 data = os.read(fd, 65536) if fd in ready else b""     # pyserial's port, one syscall
+                if fd in ready and not data:
+                    raise serial.SerialException("the device reports data but has none (unplugged?)")
             except (serial.SerialException, OSError, TypeError, ValueError) as exc:
                 if not self._closing:
                     self._fail(f"the serial link to the printer broke: {exc}")
                     self._emit(Disconnected(reason=str(exc)))
                 return
-            now = time.monotonic()
+            try:
+                self._step(buf, data)
+            except Exception as exc:          # a bug here must stop the job loudly, never stall it silently
+                self._fail(f"the Marlin driver failed: {exc!r}")
+                raise
+
+    def _step(self, buf: bytearray, data: bytes) -> None:
+        """One turn of the reader: API requests, firmware lines, timers, then send what fits."""
+        now = time.monotonic()
+        while True:
+            try:
+                self._inbox.get_nowait()()
+            except queue.Empty:
+                break
+        if data:
+            buf += data
             while True:
-                try:
-                    self._inbox.get_nowait()()
-                except queue.Empty:
+                idx = buf.find(b"\n")
+                if idx < 0:
                     break
-            if data:
-                buf += data
-                while True:
-                    idx = buf.find(b"\n")
-                    if idx < 0:
-                        break
-                    line = bytes(buf[:idx]).decode("latin-1").strip()
-                    del buf[:idx + 1]
-                    if line:
-                        self._on_line(line, now)
-                if len(buf) > MAX_LINE_BUFFER:
-                    buf.clear()
-                    self.stats["garbage"] += 1
-            self._tick(now)
-            self._pump()
+                line = bytes(buf[:idx]).decode("latin-1").strip()
+                del buf[:idx + 1]
+                if line:
+                    self._on_line(line, now)
+            if len(buf) > MAX_LINE_BUFFER:
+                buf.clear()
+                self.stats["garbage"] += 1
+        self._tick(now)
+        self._pump()
 
     def _restart_numbering(self) -> None:
         self.win.reset_numbering(0)
