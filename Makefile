@@ -11,12 +11,16 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSDEPS   := /usr/sbin/mosquitto:mosquitto mosquitto_sub:mosquitto-clients systemd-analyze:systemd udevadm:udev
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup sysdeps venv test demo bench install uninstall image clean
+.PHONY: setup sysdeps apt-missing venv test demo bench install uninstall image clean
 
 setup: sysdeps venv
 
 sysdeps:
-	@missing=""; for pair in $(SYSDEPS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	@$(MAKE) -s apt-missing PAIRS="$(SYSDEPS)"
+
+# Installs the Debian packages of PAIRS (command:package) whose command is missing.
+apt-missing:
+	@missing=""; for pair in $(PAIRS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x "$$cmd" ] || missing="$$missing $$pkg"; done; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -41,7 +45,10 @@ demo: setup
 
 # stream_grbl.py runs as the GRBL rows of stream.py.
 BENCHES ?= analyze parse stream telemetry commands vision agent fleet
+# The analyze bench slices its big file with PrusaSlicer.
+BENCH_SYSDEPS := prusa-slicer:prusa-slicer
 bench: setup
+	@$(MAKE) -s apt-missing PAIRS="$(BENCH_SYSDEPS)"
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 
 install:
