@@ -21,8 +21,9 @@ from vision.registration import BedGrid
 
 @dataclass(frozen=True)
 class CutParams:
+    backlit_floor_factor: float = 0.4  # back-lit: light through the sheet is proof enough
     through_fraction: float = 0.45     # a path pixel is cut through above this share of the job's typical contrast
-    min_through_log_mm: float = 0.55    # contrast x width (log-ratio mm) across a through-cut at the least
+    min_through_log_mm: float = 0.5     # contrast x width (log-ratio mm) across a through-cut at the least
     fail_continuity: float = 0.97      # share of a part's path cut through
     fail_gap_mm: float = 3.0           # a longer uncut stretch fails
     warn_kerf_mm: float = 1.0          # mean kerf (from integrated contrast) above this: wide kerf
@@ -111,7 +112,9 @@ def check_cut(frame_bed: np.ndarray, reference_bed: np.ndarray, paths: np.ndarra
     polarity = "bright" if np.median(bright_sum[on_path]) > np.median(dark_sum[on_path]) else "dark"
     contrast = bright_sum if polarity == "bright" else dark_sum
     level = float(np.percentile(contrast[on_path], 75))
-    floor = params.min_through_log_mm / s * (2 * r + 1)       # an engraved groove stays below this
+    floor = params.min_through_log_mm / s * (2 * r + 1)       # an engraved groove stays below this...
+    if polarity == "bright":   # ...but cannot glow at all: any light through is a cut (and saturation caps it)
+        floor *= params.backlit_floor_factor
     through = on_path & (contrast >= max(params.through_fraction * level, floor))
     uncut = on_path & ~through
     full = float(np.percentile((diff if polarity == "bright" else -diff)[on_path], 95))   # a pixel fully open
