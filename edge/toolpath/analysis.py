@@ -19,6 +19,7 @@ from edge.toolpath.parse import load
 
 try:
     from edge.toolpath.plan import plan as _plan
+    from edge.toolpath.plan_stream import load_and_plan
 except ModuleNotFoundError as exc:  # the planner is optional in a stripped-down build
     if exc.name != "edge.toolpath.plan":
         raise
@@ -128,11 +129,12 @@ def _bboxes(x, y, z, flags, work_mask, sx, sy, sz, out):
 def analyze(path: str | os.PathLike, cfg: Config) -> Analysis:
     """Parse, plan, find layers and check a G-code file against this machine's config."""
     vol = cfg.volume
-    tp = load(path, max_line_length=cfg.limits.max_line_length, home=(vol.x[0], vol.y[0], vol.z[0]))
-    planned = False
-    if _plan is not None:
-        _plan(tp, cfg.motion)
-        planned = True
+    home = (vol.x[0], vol.y[0], vol.z[0])
+    planned = _plan is not None
+    if planned:   # the planner follows the parser in worker threads
+        tp = load_and_plan(os.fspath(path), cfg.motion, max_line_length=cfg.limits.max_line_length, home=home)
+    else:
+        tp = load(path, max_line_length=cfg.limits.max_line_length, home=home)
     n_layers = assign_layers(tp)
     errors, warnings = check(tp, cfg)
     out = np.empty(12, np.float64)

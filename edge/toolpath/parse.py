@@ -12,7 +12,8 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -44,10 +45,31 @@ _T_STOP = np.frombuffer(b"STOP PRINTING OBJECT", np.uint8)
 _T_MESH = np.frombuffer(b"MESH:", np.uint8)
 
 
+@dataclass
+class Progress:
+    """What the parser has finished after a chunk: lines [0, lines) and segments [0, segments)
+    are final. The arrays are views of that part; a later chunk may move the segment arrays
+    (when they grow) but never changes what these views show."""
+
+    total_lines: int                           # lines in the whole file
+    lines: int
+    segments: int
+    end: int                                   # byte offset just after line `lines - 1`
+    offset: np.ndarray
+    letter: np.ndarray
+    code: np.ndarray
+    line_flags: np.ndarray
+    seg: dict[str, np.ndarray]                 # _SegArrays field name -> view [0, segments)
+    mm: mmap.mmap | None
+
+
 def load(path: str | os.PathLike, max_line_length: int = 96,
-         home: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Toolpath:
+         home: tuple[float, float, float] = (0.0, 0.0, 0.0),
+         on_chunk: Callable[[Progress], None] | None = None) -> Toolpath:
     """Parse a G-code file. `home` is where G28 leaves each axis (the volume minimum).
 
+    `on_chunk`, if given, is called after every chunk with the finished part, so that a
+    planner can work on it while the next chunk is parsed (edge.toolpath.plan_stream).
     Raises OSError when the file cannot be read (edge.cli prints it as one line)."""
     path = os.fspath(path)
     with open(path, "rb") as fh:
@@ -70,10 +92,15 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
         new_done = int(st[K.S_POS])
         _release(mm, done, new_done)
         done = new_done
+        if on_chunk is not None:
+            li, ns = int(st[K.S_LINE]), int(st[K.S_SEG])
+            on_chunk(Progress(n_lines, li, ns, new_done, line.offset[:li], line.letter[:li], line.code[:li],
+                              line.flags[:li], {name: getattr(seg, name)[:ns] for name, _ in seg._fields}, mm))
     nseg = int(st[K.S_SEG])
     tp = Toolpath(
         path=path, size=size, offset=line.offset, letter=line.letter, code=line.code, sub=line.sub,
-        line_flags=line.flags, layer=np.full(n_lines, -1, np.int32), line_time=np.zeros(n_lines, np.float32),
+        line_flags=line.flags, layer=np.full(n_lines, -1, np.int32),
+        line_time=np.zeros(n_lines, np.float32),
         seg_line=seg.line[:nseg], seg_x=seg.x[:nseg], seg_y=seg.y[:nseg], seg_z=seg.z[:nseg],
         seg_de=seg.de[:nseg], seg_f=seg.f[:nseg], seg_power=seg.power[:nseg], seg_flags=seg.flags[:nseg],
         start=tuple(float(v) for v in home), _mm=mm,

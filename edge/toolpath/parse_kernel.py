@@ -114,7 +114,7 @@ def _object_comment(buf, j, end, t_print, t_stop, t_mesh):
     return _starts(buf, j, end, t_print) or _starts(buf, j, end, t_stop) or _starts(buf, j, end, t_mesh)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)    # nogil: the planner follows in another thread
 def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t_stop, t_mesh,
                 offset, letter, code, sub, lflags,
                 seg_line, sx, sy, sz, sde, sf, sp, sfl):

@@ -16,6 +16,7 @@ model (`motion.planner == "grbl"`). The numeric work is in plan_kernel (numba).
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import numpy as np
 
@@ -129,25 +130,50 @@ def _dwell_seconds(letter: int, code: int, text: bytes) -> float:
     return 0.0
 
 
+class EventLog:
+    """The settings and wait events of a file, collected in line order (in one go or chunk
+    by chunk as the parser finishes lines), as the arrays plan_kernel.plan_range reads."""
+
+    def __init__(self, motion: MotionSection) -> None:
+        self.p = params_from_motion(motion)
+        self.lines: list[int] = []
+        self.kinds: list[int] = []
+        self.dwell: list[float] = []
+        self.rows: list[np.ndarray] = []
+
+    def scan(self, line_flags: np.ndarray, letter: np.ndarray, code: np.ndarray, a: int, b: int,
+             line_bytes: Callable[[int], bytes]) -> None:
+        """Add the events of lines [a, b)."""
+        step = 1 << 20   # in slices: no temporary the size of the file's line count
+        p = self.p
+        for lo in range(a, b, step):
+            hi = min(b, lo + step)
+            for i in (np.flatnonzero(line_flags[lo:hi] & (LF_SETTINGS | LF_DWELL)) + lo).tolist():
+                let, cod, flags = int(letter[i]), int(code[i]), int(line_flags[i])
+                text = line_bytes(i)
+                if flags & LF_SETTINGS and _apply_setting(p, let, cod, text):
+                    self._add(i, K.EV_SETTINGS, 0.0)
+                if flags & LF_DWELL:
+                    self._add(i, K.EV_WAIT, _dwell_seconds(let, cod, text))
+
+    def _add(self, line: int, kind: int, dwell: float) -> None:
+        self.lines.append(line)
+        self.kinds.append(kind)
+        self.dwell.append(dwell)
+        self.rows.append(self.p.copy())
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        if not self.rows:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), np.zeros((0, K.NPARAM)))
+        return (np.asarray(self.lines, np.int64), np.asarray(self.kinds, np.int8),
+                np.asarray(self.dwell, np.float64), np.vstack(self.rows))
+
+
 def events(tp: Toolpath, motion: MotionSection) -> tuple[np.ndarray, ...]:
     """Settings and wait events of the file, in line order, for the kernel."""
-    step = 1 << 20   # in slices: no temporary the size of the file's line count
-    idx = np.concatenate([np.flatnonzero(tp.line_flags[a:a + step] & (LF_SETTINGS | LF_DWELL)) + a
-                          for a in range(0, max(1, tp.lines), step)])
-    p = params_from_motion(motion)
-    lines, kinds, dwell, rows = [], [], [], []
-    for i in idx.tolist():
-        letter, code, flags = int(tp.letter[i]), int(tp.code[i]), int(tp.line_flags[i])
-        text = tp.line_bytes(i)
-        if flags & LF_SETTINGS and _apply_setting(p, letter, code, text):
-            lines.append(i), kinds.append(K.EV_SETTINGS), dwell.append(0.0), rows.append(p.copy())
-        if flags & LF_DWELL:
-            lines.append(i), kinds.append(K.EV_WAIT), dwell.append(_dwell_seconds(letter, code, text))
-            rows.append(p.copy())
-    if not rows:
-        return (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), np.zeros((0, K.NPARAM)))
-    return (np.asarray(lines, np.int64), np.asarray(kinds, np.int8), np.asarray(dwell, np.float64),
-            np.vstack(rows))
+    log = EventLog(motion)
+    log.scan(tp.line_flags, tp.letter, tp.code, 0, tp.lines, tp.line_bytes)
+    return log.arrays()
 
 
 def plan(tp: Toolpath, motion: MotionSection) -> None:

@@ -137,7 +137,7 @@ def _limit_by_axes(value, p, base, ux, uy, uz, ue):
     return _cap(value, ue, p[base + 3])
 
 
-@njit(**_JIT)
+@njit(**_JIT, nogil=True)     # nogil: slices are planned in a thread while the parser runs
 def plan_range(seg_line, seg_x, seg_y, seg_z, seg_de, seg_f, seg_flags, start, ev_line, ev_kind,
                 ev_dwell, ev_param, param0, mode, rapid_flag, lo, hi, line_time):
     """Plan segments [lo - WARM, hi + AHEAD) and credit the time of segments [lo, hi)."""
