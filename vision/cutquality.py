@@ -98,8 +98,8 @@ def check_cut(frame_bed: np.ndarray, reference_bed: np.ndarray, paths: np.ndarra
         raise ValueError(f"cut-path mask {paths.shape} is not on the frame's grid {frame_bed.shape[:2]}")
     s = grid.mm_per_px
     names = names or []
-    fl = log_image(cv2.cvtColor(frame_bed, cv2.COLOR_BGR2GRAY))
-    rl = log_image(cv2.cvtColor(reference_bed, cv2.COLOR_BGR2GRAY))
+    grey = lambda im: im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)  # noqa: E731
+    fl, rl = log_image(grey(frame_bed)), log_image(grey(reference_bed))
     on_path = paths > 0
     band_px = max(1, int(round(params.scorch_band_mm[1] / s)))
     near = cv2.dilate(on_path.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1,) * 2)) > 0

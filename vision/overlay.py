@@ -19,7 +19,7 @@ VERDICT_COLOUR = {"pass": GREEN, "clear": GREEN, "warn": ORANGE, "fail": RED, "o
 
 
 def _base(bed_bgr: np.ndarray, scale: int) -> np.ndarray:
-    grey = cv2.cvtColor(bed_bgr, cv2.COLOR_BGR2GRAY)
+    grey = bed_bgr if bed_bgr.ndim == 2 else cv2.cvtColor(bed_bgr, cv2.COLOR_BGR2GRAY)
     grey = (grey.astype(np.float32) * 0.55).astype(np.uint8)
     out = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     return cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale != 1 else out
