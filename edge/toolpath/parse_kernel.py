@@ -114,6 +114,35 @@ def _object_comment(buf, j, end, t_print, t_stop, t_mesh):
     return _starts(buf, j, end, t_print) or _starts(buf, j, end, t_stop) or _starts(buf, j, end, t_mesh)
 
 
+@njit(cache=True, inline='always', _nrt=False)
+def _plain_g1(buf, j, n, vals):
+    """Words of a plain `G1 X.. Y.. Z.. E.. F..` line from j: (ok, index of its '\n', letters
+    seen as a bit mask). Not ok (the caller parses the line in full) on anything else: another
+    letter, a repeated one, a comment, two spaces, '\r', a malformed number, no '\n'."""
+    hm = 0
+    while j < n:
+        c = buf[j]
+        if not (c == 88 or c == 89 or c == 90 or c == 69 or c == 70):
+            return False, j, 0
+        k = c - 65
+        if (hm >> k) & 1:
+            return False, j, 0
+        j += 1
+        if j >= n or not (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 46):
+            return False, j, 0
+        val, j, ok = _number(buf, j, n)
+        if not ok or j >= n:
+            return False, j, 0
+        vals[k] = val
+        hm |= 1 << k
+        if buf[j] == 10:
+            return True, j, hm
+        if buf[j] != 32:
+            return False, j, 0
+        j += 1
+    return False, j, 0
+
+
 @njit(cache=True, nogil=True, _nrt=False)    # nogil: the planner follows in another thread
 def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t_stop, t_mesh,
                 offset, letter, code, sub, lflags,
@@ -135,172 +164,187 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
             break
         offset[li] = pos
         fl = 0
-        # One pass over the line's bytes: framing, words, comments, garbage.
-        j = pos
-        while j < n and (buf[j] == 32 or buf[j] == 9):
-            j += 1
-        first = j                                   # checksum covers first .. '*'
-        if j + 1 < n and (buf[j] == 78 or buf[j] == 110) and (48 <= buf[j + 1] <= 57 or buf[j + 1] == 32):
-            fl |= LF_FRAMED                         # N<line number>: stripped before sending
-            j += 1
-            while j < n and (buf[j] == 32 or buf[j] == 9):
-                j += 1
-            while j < n and 48 <= buf[j] <= 57:
-                j += 1
-        sm = 0                                      # letters seen on this line (bit 0 = A)
-        hm = 0                                      # letters seen with a number
-        let = L_NONE
-        cod = 0
-        sb = 0
-        motion = -1
-        first_cmd = -1
-        last_cmd = -1
-        paren_bytes = 0
-        paren_first = 0
-        paren_last = 0
-        text = False                                # the rest is free text (M117, $..., extended commands)
-        m486 = False
-        e = n
-        while j < n:
-            c = buf[j]
-            if c == 10:
-                e = j
-                break
-            if c == 32 or c == 9 or c == 13:
-                j += 1
-                continue
-            if c == 59:                             # ';' comment to the end of the line
-                j += 1
-                if _object_comment(buf, j, n, t_print, t_stop, t_mesh):
-                    fl |= LF_OBJECT
-                while j < n and buf[j] != 10:
-                    if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
-                        fl |= LF_GARBAGE
-                    j += 1
-                e = j
-                break
-            if c == 40:                             # '(' comment ')'
-                k = j
-                while j < n and buf[j] != 41 and buf[j] != 10:
-                    if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
-                        fl |= LF_GARBAGE
-                    j += 1
-                if j < n and buf[j] == 41:
-                    j += 1
-                paren_bytes += j - k
-                continue
-            if c == 42:                             # '*<checksum>' then only blanks to the end
-                k = j + 1
-                given = 0
-                nd = 0
-                while k < n and 48 <= buf[k] <= 57 and nd < 6:
-                    given = given * 10 + (buf[k] - 48)
-                    k += 1
-                    nd += 1
-                while k < n and (buf[k] == 32 or buf[k] == 9 or buf[k] == 13):
-                    k += 1
-                if nd > 0 and (k >= n or buf[k] == 10 or buf[k] == 59):
-                    fl |= LF_FRAMED
-                    cs = 0
-                    for q in range(first, j):
-                        cs ^= buf[q]
-                    if cs != given:
-                        fl |= LF_BAD_CHECKSUM
-                    j = k
-                    continue
-            if c == 37 and first_cmd < 0:                            # `%` program delimiter (CNC): a comment
-                while j < n and buf[j] != 10:
-                    j += 1
-                e = j
-                break
-            if first_cmd < 0:
-                first_cmd = j
-                paren_first = paren_bytes
-            last_cmd = j
-            paren_last = paren_bytes
-            if text:
-                if c < 32 or c == 127:
-                    fl |= LF_GARBAGE
-                j += 1
-                continue
-            if c == 34:                                              # a "quoted string" parameter
-                j += 1
-                while j < n and buf[j] != 34 and buf[j] != 10:
-                    j += 1
-                if j < n and buf[j] == 34:
-                    last_cmd = j
-                    j += 1
-                continue
-            if c == 36 and let == L_NONE and first_cmd == j:      # GRBL `$...`
-                let = L_DOLLAR
-                text = True
-                j += 1
-                if j < n and 48 <= buf[j] <= 57:
-                    fl |= LF_SETTINGS                                # `$110=5000`: the planner re-reads it
-                continue
-            u = c - 32 if 97 <= c <= 122 else c
-            j += 1
-            if not (65 <= u <= 90):
-                fl |= LF_GARBAGE
-                continue
-            if first_cmd == j - 1 and j < n and 65 <= _upper(buf[j]) <= 90:
-                fl |= LF_UNKNOWN                                     # Klipper-style extended command
-                text = True
-                continue
-            if m486 and u == 65:                                     # M486 A<name>: the rest is the name
-                text = True
-                continue
-            while j < n and (buf[j] == 32 or buf[j] == 9):
-                j += 1
-            val = np.nan
-            if j < n and (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 43 or buf[j] == 46):
-                val, j, ok = _number(buf, j, n)
-                if not ok:
-                    fl |= LF_GARBAGE
-                last_cmd = j - 1
-            is_cmd = u == 71 or u == 77 or (u == 84 and let == L_NONE)
-            if is_cmd and not math.isnan(val):
-                iv = int(math.floor(val + 1e-9))
-                sv = int(round((val - iv) * 10))
-                if u == 71:
-                    if iv <= 3 and sv == 0:
-                        motion = iv
-                    elif (iv == 90 or iv == 91) and sv == 0:
-                        st[S_REL] = iv - 90
-                        st[S_EMODE] = 0          # as Marlin: G90/G91 clear an earlier M82/M83
-                    elif iv == 20:
-                        st[S_INCH] = 1
-                        fl |= LF_SETTINGS
-                    elif iv == 21:
-                        st[S_INCH] = 0
-                        fl |= LF_SETTINGS
-                if let == L_NONE or (u == 71 and iv <= 3 and sv == 0):
-                    let = u
-                    cod = iv
-                    sb = sv
-                    if u == 77 and (iv == 862 or sv == 0 and (
-                            iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30 or iv == 32
-                            or iv == 33 or iv == 928 or iv == 0 or iv == 1 or iv == 115)):
-                        text = True                  # free text: messages, file names, versions, models
-                    if u == 77 and iv == 486:
-                        m486 = True
-            elif is_cmd:
-                fl |= LF_UNKNOWN if u == 84 else LF_GARBAGE
-            else:
-                sm |= 1 << (u - 65)
-                vals[u - 65] = val
-                if not math.isnan(val):
-                    hm |= 1 << (u - 65)
-            if j < n and not text:
-                c = buf[j]
-                if not (c == 32 or c == 9 or c == 13 or c == 10 or c == 40 or c == 59 or c == 42
-                        or 65 <= _upper(c) <= 90):
-                    fl |= LF_GARBAGE
-        if first_cmd >= 0:
-            fl |= LF_SENDABLE
-            length = last_cmd - first_cmd + 1 - (paren_last - paren_first)
-            if length > max_len:
+        # The bulk of slicer output is `G1 X.. Y.. E..`: single spaces, no comment, then '\n'.
+        # Such a line skips the general word loop; anything else falls back to it.
+        fast = False
+        if pos + 3 < n and buf[pos] == 71 and buf[pos + 1] == 49 and buf[pos + 2] == 32:
+            fast, e, hm = _plain_g1(buf, pos + 3, n, vals)
+        if fast:
+            sm = hm
+            let = L_G
+            cod = 1
+            sb = 0
+            motion = 1
+            fl = LF_SENDABLE
+            if e - pos > max_len:
                 fl |= LF_TOO_LONG
+        else:
+            # One pass over the line's bytes: framing, words, comments, garbage.
+            j = pos
+            while j < n and (buf[j] == 32 or buf[j] == 9):
+                j += 1
+            first = j                                   # checksum covers first .. '*'
+            if j + 1 < n and (buf[j] == 78 or buf[j] == 110) and (48 <= buf[j + 1] <= 57 or buf[j + 1] == 32):
+                fl |= LF_FRAMED                         # N<line number>: stripped before sending
+                j += 1
+                while j < n and (buf[j] == 32 or buf[j] == 9):
+                    j += 1
+                while j < n and 48 <= buf[j] <= 57:
+                    j += 1
+            sm = 0                                      # letters seen on this line (bit 0 = A)
+            hm = 0                                      # letters seen with a number
+            let = L_NONE
+            cod = 0
+            sb = 0
+            motion = -1
+            first_cmd = -1
+            last_cmd = -1
+            paren_bytes = 0
+            paren_first = 0
+            paren_last = 0
+            text = False                                # the rest is free text (M117, $..., extended commands)
+            m486 = False
+            e = n
+            while j < n:
+                c = buf[j]
+                if c == 10:
+                    e = j
+                    break
+                if c == 32 or c == 9 or c == 13:
+                    j += 1
+                    continue
+                if c == 59:                             # ';' comment to the end of the line
+                    j += 1
+                    if _object_comment(buf, j, n, t_print, t_stop, t_mesh):
+                        fl |= LF_OBJECT
+                    while j < n and buf[j] != 10:
+                        if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
+                            fl |= LF_GARBAGE
+                        j += 1
+                    e = j
+                    break
+                if c == 40:                             # '(' comment ')'
+                    k = j
+                    while j < n and buf[j] != 41 and buf[j] != 10:
+                        if buf[j] < 32 and buf[j] != 9 and buf[j] != 13 or buf[j] == 127:
+                            fl |= LF_GARBAGE
+                        j += 1
+                    if j < n and buf[j] == 41:
+                        j += 1
+                    paren_bytes += j - k
+                    continue
+                if c == 42:                             # '*<checksum>' then only blanks to the end
+                    k = j + 1
+                    given = 0
+                    nd = 0
+                    while k < n and 48 <= buf[k] <= 57 and nd < 6:
+                        given = given * 10 + (buf[k] - 48)
+                        k += 1
+                        nd += 1
+                    while k < n and (buf[k] == 32 or buf[k] == 9 or buf[k] == 13):
+                        k += 1
+                    if nd > 0 and (k >= n or buf[k] == 10 or buf[k] == 59):
+                        fl |= LF_FRAMED
+                        cs = 0
+                        for q in range(first, j):
+                            cs ^= buf[q]
+                        if cs != given:
+                            fl |= LF_BAD_CHECKSUM
+                        j = k
+                        continue
+                if c == 37 and first_cmd < 0:                            # `%` program delimiter (CNC): a comment
+                    while j < n and buf[j] != 10:
+                        j += 1
+                    e = j
+                    break
+                if first_cmd < 0:
+                    first_cmd = j
+                    paren_first = paren_bytes
+                last_cmd = j
+                paren_last = paren_bytes
+                if text:
+                    if c < 32 or c == 127:
+                        fl |= LF_GARBAGE
+                    j += 1
+                    continue
+                if c == 34:                                              # a "quoted string" parameter
+                    j += 1
+                    while j < n and buf[j] != 34 and buf[j] != 10:
+                        j += 1
+                    if j < n and buf[j] == 34:
+                        last_cmd = j
+                        j += 1
+                    continue
+                if c == 36 and let == L_NONE and first_cmd == j:      # GRBL `$...`
+                    let = L_DOLLAR
+                    text = True
+                    j += 1
+                    if j < n and 48 <= buf[j] <= 57:
+                        fl |= LF_SETTINGS                                # `$110=5000`: the planner re-reads it
+                    continue
+                u = c - 32 if 97 <= c <= 122 else c
+                j += 1
+                if not (65 <= u <= 90):
+                    fl |= LF_GARBAGE
+                    continue
+                if first_cmd == j - 1 and j < n and 65 <= _upper(buf[j]) <= 90:
+                    fl |= LF_UNKNOWN                                     # Klipper-style extended command
+                    text = True
+                    continue
+                if m486 and u == 65:                                     # M486 A<name>: the rest is the name
+                    text = True
+                    continue
+                while j < n and (buf[j] == 32 or buf[j] == 9):
+                    j += 1
+                val = np.nan
+                if j < n and (48 <= buf[j] <= 57 or buf[j] == 45 or buf[j] == 43 or buf[j] == 46):
+                    val, j, ok = _number(buf, j, n)
+                    if not ok:
+                        fl |= LF_GARBAGE
+                    last_cmd = j - 1
+                is_cmd = u == 71 or u == 77 or (u == 84 and let == L_NONE)
+                if is_cmd and not math.isnan(val):
+                    iv = int(math.floor(val + 1e-9))
+                    sv = int(round((val - iv) * 10))
+                    if u == 71:
+                        if iv <= 3 and sv == 0:
+                            motion = iv
+                        elif (iv == 90 or iv == 91) and sv == 0:
+                            st[S_REL] = iv - 90
+                            st[S_EMODE] = 0          # as Marlin: G90/G91 clear an earlier M82/M83
+                        elif iv == 20:
+                            st[S_INCH] = 1
+                            fl |= LF_SETTINGS
+                        elif iv == 21:
+                            st[S_INCH] = 0
+                            fl |= LF_SETTINGS
+                    if let == L_NONE or (u == 71 and iv <= 3 and sv == 0):
+                        let = u
+                        cod = iv
+                        sb = sv
+                        if u == 77 and (iv == 862 or sv == 0 and (
+                                iv == 117 or iv == 118 or iv == 23 or iv == 28 or iv == 30 or iv == 32
+                                or iv == 33 or iv == 928 or iv == 0 or iv == 1 or iv == 115)):
+                            text = True                  # free text: messages, file names, versions, models
+                        if u == 77 and iv == 486:
+                            m486 = True
+                elif is_cmd:
+                    fl |= LF_UNKNOWN if u == 84 else LF_GARBAGE
+                else:
+                    sm |= 1 << (u - 65)
+                    vals[u - 65] = val
+                    if not math.isnan(val):
+                        hm |= 1 << (u - 65)
+                if j < n and not text:
+                    c = buf[j]
+                    if not (c == 32 or c == 9 or c == 13 or c == 10 or c == 40 or c == 59 or c == 42
+                            or 65 <= _upper(c) <= 90):
+                        fl |= LF_GARBAGE
+            if first_cmd >= 0:
+                fl |= LF_SENDABLE
+                length = last_cmd - first_cmd + 1 - (paren_last - paren_first)
+                if length > max_len:
+                    fl |= LF_TOO_LONG
         if cod > 32767 or cod < 0:
             fl |= LF_GARBAGE
             cod = 0
