@@ -19,7 +19,7 @@ from edge.toolpath.parse import load
 
 try:
     from edge.toolpath.plan import plan as _plan
-    from edge.toolpath.plan_stream import load_and_plan
+    from edge.toolpath.plan_stream import start_load_and_plan
 except ModuleNotFoundError as exc:  # the planner is optional in a stripped-down build
     if exc.name != "edge.toolpath.plan":
         raise
@@ -131,15 +131,20 @@ def analyze(path: str | os.PathLike, cfg: Config) -> Analysis:
     vol = cfg.volume
     home = (vol.x[0], vol.y[0], vol.z[0])
     planned = _plan is not None
-    if planned:   # the planner follows the parser in worker threads
-        tp = load_and_plan(os.fspath(path), cfg.motion, max_line_length=cfg.limits.max_line_length, home=home)
+    follower = None
+    if planned:   # the planner follows the parser in worker threads, and finishes while layers and checks run
+        tp, follower = start_load_and_plan(os.fspath(path), cfg.motion, cfg.limits.max_line_length, home)
     else:
         tp = load(path, max_line_length=cfg.limits.max_line_length, home=home)
-    n_layers = assign_layers(tp)
-    errors, warnings = check(tp, cfg)
-    out = np.empty(12, np.float64)
-    work = SF_LASER if tp.kind == "laser" else SF_EXTRUDE
-    nwork = _bboxes(tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_flags, np.uint8(work), *map(np.float32, tp.start), out)
+    try:
+        n_layers = assign_layers(tp)
+        errors, warnings = check(tp, cfg)
+        out = np.empty(12, np.float64)
+        work = SF_LASER if tp.kind == "laser" else SF_EXTRUDE
+        nwork = _bboxes(tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_flags, np.uint8(work), *map(np.float32, tp.start), out)
+    finally:
+        if follower is not None:
+            follower.wait()
     as_box = lambda o: (tuple(float(v) for v in o[:3]), tuple(float(v) for v in o[3:6]))  # noqa: E731
     first = (tp.first_layer[0] + 1, tp.first_layer[1] + 1) if tp.first_layer[0] >= 0 else None
     return Analysis(

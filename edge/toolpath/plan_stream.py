@@ -65,23 +65,27 @@ class PlanFollower:
             self.start, *self.events.arrays(), self.param0, self.mode, SF_RAPID, lo, hi, self.line_time))
         self.planned = hi
 
-    def finish(self, tp: Toolpath) -> None:
-        """Plan the rest, wait for every slice and hand the times to tp.line_time."""
+    def submit_rest(self, tp: Toolpath) -> None:
+        """Plan the segments not planned yet (the parse is complete); returns at once.
+        tp.line_time is then the array the slices fill: read it only after wait()."""
+        if self.line_time is None:             # an empty file: no chunk was reported
+            self.line_time = np.zeros(tp.lines, np.float32)
+        tp.line_time = self.line_time
+        nseg = len(tp.seg_line)
+        seg = {"line": tp.seg_line, "x": tp.seg_x, "y": tp.seg_y, "z": tp.seg_z, "de": tp.seg_de,
+               "f": tp.seg_f, "flags": tp.seg_flags}
+        self.events.scan(tp.line_flags, tp.letter, tp.code, self.lines_seen, tp.lines, tp.line_bytes)
+        self.lines_seen = tp.lines
+        if self.planned < nseg or not self.jobs:
+            self._submit(seg, self.planned, nseg)   # the last slice also adds the trailing waits
+
+    def wait(self) -> None:
+        """Wait for every slice (re-raising a slice's error) and stop the threads."""
         try:
-            if self.line_time is None:         # an empty file: no chunk was reported
-                self.line_time = np.zeros(tp.lines, np.float32)
-            nseg = len(tp.seg_line)
-            seg = {"line": tp.seg_line, "x": tp.seg_x, "y": tp.seg_y, "z": tp.seg_z, "de": tp.seg_de,
-                   "f": tp.seg_f, "flags": tp.seg_flags}
-            self.events.scan(tp.line_flags, tp.letter, tp.code, self.lines_seen, tp.lines, tp.line_bytes)
-            self.lines_seen = tp.lines
-            if self.planned < nseg or not self.jobs:
-                self._submit(seg, self.planned, nseg)   # the last slice also adds the trailing waits
             for job in self.jobs:
                 job.result()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        tp.line_time = self.line_time
 
 
 def _line_bytes(pr: Progress, i: int) -> bytes:
@@ -90,14 +94,24 @@ def _line_bytes(pr: Progress, i: int) -> bytes:
     return b"" if pr.mm is None else pr.mm[start:end].rstrip(b"\r\n")
 
 
-def load_and_plan(path: str, motion: MotionSection, max_line_length: int = 96,
-                  home: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Toolpath:
-    """parse.load + plan.plan, the planner running behind the parser."""
+def start_load_and_plan(path: str, motion: MotionSection, max_line_length: int = 96,
+                        home: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[Toolpath, PlanFollower]:
+    """parse.load with the planner running behind the parser. Returns once the parse is
+    done and the last slice is submitted: the caller may work on everything but
+    tp.line_time (layers, checks) and must call follower.wait() before reading it."""
     follower = PlanFollower(motion, home)
     try:
         tp = load(path, max_line_length=max_line_length, home=home, on_chunk=follower)
+        follower.submit_rest(tp)
     except BaseException:
-        follower.pool.shutdown(wait=True, cancel_futures=True)
+        follower.wait()
         raise
-    follower.finish(tp)
+    return tp, follower
+
+
+def load_and_plan(path: str, motion: MotionSection, max_line_length: int = 96,
+                  home: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Toolpath:
+    """parse.load + plan.plan, the planner running behind the parser."""
+    tp, follower = start_load_and_plan(path, motion, max_line_length, home)
+    follower.wait()
     return tp
