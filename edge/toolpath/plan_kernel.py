@@ -10,8 +10,9 @@ file size; the only per-line output is `line_time` (float32).
 `plan_range` can also plan a slice of the segments: it starts WARM segments
 early and looks AHEAD segments past the slice's end but credits only the
 slice's own segments, so slices planned apart add up to one whole pass (up to
-look-ahead truncation far below a millisecond per slice). A single pass is
-used for whole files: on a shared or busy CPU, threads cost more than they save.
+look-ahead truncation far below a millisecond per slice). edge.toolpath.plan
+runs one pass over a whole file; edge.toolpath.plan_stream plans slices in
+worker threads while the parser is still reading the rest of the file.
 """
 
 from __future__ import annotations
