@@ -217,8 +217,14 @@ class MarlinDriver(MarlinJob, MachineDriver):
             self.stats["event_errors"] += 1
 
     def _write(self, data: bytes) -> None:
+        """One syscall for the usual case; pyserial's write (which waits for room) for the rest."""
         with self._wlock:
-            self._ser.write(data)
+            try:
+                n = os.write(self._ser.fileno(), data)
+            except BlockingIOError:
+                n = 0
+            if n < len(data):
+                self._ser.write(data[n:])
 
     # ---- the reader thread ---------------------------------------------------------
     def _run(self) -> None:
