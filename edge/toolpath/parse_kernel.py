@@ -116,7 +116,7 @@ def _object_comment(buf, j, end, t_print, t_stop, t_mesh):
 
 @njit(cache=True, inline='always', _nrt=False)
 def _plain_g1(buf, j, n, vals):
-    """Words of a plain `G1 X.. Y.. Z.. E.. F..` line from j: (ok, index of its '\n', letters
+    """Words of a plain `G0/G1 X.. Y.. Z.. E.. F..` line from j: (ok, index of its '\n', letters
     seen as a bit mask). Not ok (the caller parses the line in full) on anything else: another
     letter, a repeated one, a comment, two spaces, '\r', a malformed number, no '\n'."""
     hm = 0
@@ -164,17 +164,17 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
             break
         offset[li] = pos
         fl = 0
-        # The bulk of slicer output is `G1 X.. Y.. E..`: single spaces, no comment, then '\n'.
-        # Such a line skips the general word loop; anything else falls back to it.
+        # The bulk of slicer output is `G1 X.. Y.. E..` (Cura: `G0 F.. X.. Y..`): single spaces,
+        # no comment, then '\n'. Such a line skips the general word loop; anything else falls back to it.
         fast = False
-        if pos + 3 < n and buf[pos] == 71 and buf[pos + 1] == 49 and buf[pos + 2] == 32:
+        if pos + 3 < n and buf[pos] == 71 and (buf[pos + 1] == 49 or buf[pos + 1] == 48) and buf[pos + 2] == 32:
             fast, e, hm = _plain_g1(buf, pos + 3, n, vals)
         if fast:
             sm = hm
             let = L_G
-            cod = 1
+            cod = buf[pos + 1] - 48
             sb = 0
-            motion = 1
+            motion = cod
             fl = LF_SENDABLE
             if e - pos > max_len:
                 fl |= LF_TOO_LONG
