@@ -129,7 +129,9 @@ def main() -> int:
     total_wall = sum(v[0] for v in st.values())
     total_cpu = sum(v[1] for v in st.values())
     lines = [f"File: `bench/out/{big.name}` ({mb:.1f} MB, {stages['lines']:,} lines, "
-             f"{stages['segments']:,} segments); best of 3 per stage, warm numba cache.", "",
+             f"{stages['segments']:,} segments); best of 3 per stage, warm numba cache, one thread (analyze() "
+             f"runs plan in threads behind the parser: see `## analyze`). Load average at the end "
+             f"{os.getloadavg()[0]:.0f} ({os.cpu_count()} CPUs).", "",
              "| stage | wall s | MB/s (wall) | CPU s | MB/s (CPU) | ns/line (CPU) |", "|---|---:|---:|---:|---:|---:|"]
     for name, (wall, cpu) in list(st.items()) + [("all four", (total_wall, total_cpu))]:
         lines.append(f"| {name} | {wall:.3f} | {mb / wall:.0f} | {cpu:.3f} | {mb / cpu:.0f} | "
@@ -153,7 +155,7 @@ def main() -> int:
 def write_results(body: str) -> None:
     """Replace (or add) the `## toolpath parser` section of bench/RESULTS.md, atomically."""
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = f"## toolpath parser\n\n`python bench/parse.py` — {time.strftime('%Y-%m-%d')}\n\n{body}\n"
+    section = f"## toolpath parser\n\n`python bench/parse.py` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{body}\n"
     pattern = re.compile(r"^## toolpath parser\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + section
     tmp = RESULTS.with_suffix(".tmp")
