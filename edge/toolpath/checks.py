@@ -196,6 +196,8 @@ def _volume(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     first = np.empty(FIRST_FEW + 1, np.int64)
     for axis, arr in (("X", tp.seg_x), ("Y", tp.seg_y), ("Z", tp.seg_z)):
         lo, hi = getattr(cfg.volume, axis.lower())
+        if len(arr) == 0 or (arr.min() >= lo - EPS_MM and arr.max() <= hi + EPS_MM):
+            continue                     # numpy's SIMD min/max: the usual case needs no indices
         n = int(_outside(arr, lo - EPS_MM, hi + EPS_MM, first))
         if not n:
             continue
@@ -309,7 +311,10 @@ def _flagged(tp: Toolpath, cfg: Config, rep: _Report) -> None:
          lambda tp_, i: f"unknown command {_command_name(tp_, i)}: the firmware may ignore or refuse it",
          "more unknown commands"),
     )
+    present = int(np.bitwise_or.reduce(tp.line_flags)) if tp.lines else 0   # one pass, not one per flag
     for flag, severity, reason, more in kinds:
+        if not present & flag:
+            continue
         total, idx = _flag_index(tp.line_flags, flag, FIRST_FEW + 1)
         if total:
             rep.add_many([i + 1 for i in idx], total, severity, lambda ln, r=reason: r(tp, ln - 1), more)
