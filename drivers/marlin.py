@@ -217,14 +217,23 @@ class MarlinDriver(MarlinJob, MachineDriver):
             self.stats["event_errors"] += 1
 
     def _write(self, data: bytes) -> None:
-        """One syscall for the usual case; pyserial's write (which waits for room) for the rest."""
+        """One syscall for the usual case; when the port is full, wait for room as long as the
+        printer may be silent (timeout_s): a loaded host must not fail a job that a slow
+        reader would have taken (the port is non-blocking: pyserial opens it O_NONBLOCK)."""
         with self._wlock:
-            try:
-                n = os.write(self._ser.fileno(), data)
-            except BlockingIOError:
-                n = 0
-            if n < len(data):
-                self._ser.write(data[n:])
+            fd, view, deadline = self._ser.fileno(), memoryview(data), 0.0
+            while view:
+                try:
+                    view = view[os.write(fd, view):]
+                    continue
+                except BlockingIOError:
+                    pass
+                now = time.monotonic()
+                deadline = deadline or now + self.timeout_s
+                if now >= deadline:
+                    raise serial.SerialTimeoutException(
+                        f"the printer took no bytes for {self.timeout_s:g} s (serial.timeout_s)")
+                select.select([], [fd], [], min(0.1, deadline - now))
 
     # ---- the reader thread ---------------------------------------------------------
     def _run(self) -> None:
