@@ -69,6 +69,16 @@ def run(args: argparse.Namespace) -> int:
     except DriverError as exc:
         print(f"fabedge stream: {exc}", file=sys.stderr)
         return 1
+    if cfg.machine.kind == "laser":
+        from edge.laser import LaserRefused, preflight
+        try:
+            report = preflight(driver, analysis.toolpath, cfg)  # laser mode, power, Z: before anything moves
+        except LaserRefused as exc:
+            driver.close()
+            print(f"fabedge stream: {exc}; nothing was sent", file=sys.stderr)
+            return 2
+        print(f"laser: {report.power_mode}, S up to {report.max_power:g} (limit {report.power_limit:g}), "
+              f"{report.laser_on_mm / 1000:.2f} m cut in about {report.cut_time_s / 60:.1f} min")
     print(f"{connected.firmware} on {args.port}: streaming {args.file} "
           f"({analysis.lines} lines, {analysis.layers} layers, about {analysis.estimated_time_s / 60:.1f} min)")
     try:

@@ -40,6 +40,27 @@ def test_sim_and_stream_commands_run_a_laser_job(tmp_path):
     assert "laser-on path" in log.read_text() and "executed" in err
 
 
+def test_stream_refuses_a_laser_outside_laser_mode(tmp_path):
+    log = tmp_path / "executed.log"
+    cfg = tmp_path / "laser.toml"
+    cfg.write_text('[machine]\nid = "laser-1"\nkind = "laser"\n[serial]\nprotocol = "grbl"\n'
+                   '[motion]\nplanner = "grbl"\n[volume]\nx = [0.0, 400.0]\ny = [0.0, 300.0]\nz = [0.0, 50.0]\n')
+    sim = subprocess.Popen(fabedge("sim", "grbl", "--time-scale", "100", "--log", str(log), "--set", "32=0"),
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = sim.stdout.readline().strip()
+        gcode = FIXTURES / "laser_vector_plate.gcode"
+        out = subprocess.run(fabedge("stream", str(gcode), "--port", port, "--config", str(cfg)), cwd=ROOT,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "$32=1" in out.stderr and "nothing was sent" in out.stderr
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.communicate(timeout=10)
+    job = set(expected(job_lines(gcode)))
+    assert not [ln for ln in log.read_text().splitlines() if ln in job and not ln.startswith("$")]
+
+
 def test_sim_rejects_a_bad_fault_spec():
     out = subprocess.run(fabedge("sim", "grbl", "--faults", "boom@1"), cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
