@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 from pathlib import Path
@@ -60,8 +61,23 @@ def run_check(kind: str, cfg: Any, gcode_path: str, overlay_dir: str) -> dict[st
         return {"verdict": "error", "reasons": [str(exc) or type(exc).__name__], "details": {}}
 
 
+def _yield_to_streaming() -> None:
+    """Lower this process's CPU weight (nice) and make it the first the kernel's OOM killer takes,
+    so vision never starves the streaming thread nor costs the agent its memory."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:   # raising it needs no privilege
+            f.write("800")
+    except OSError:
+        pass
+
+
 def _worker_main(cfg: Any, overlay_dir: str, requests: Any, results: Any) -> None:
     """The inspection process: one request at a time, plain dicts back."""
+    _yield_to_streaming()
     while True:
         req = requests.get()
         if req is None:
