@@ -91,7 +91,7 @@ def child_fabedge(path: str, steady: bool) -> dict:
             gc.collect()
             _reset_peak()
             t1, c1 = time.perf_counter(), time.process_time()
-            _analyze_one_thread(path, cfg)
+            analyze(path, cfg, plan_threads=0)
             run = (time.perf_counter() - t1, time.process_time() - c1, _vmhwm_kb())
             best = run if best is None or run[0] < best[0] else best
         out.update(one_wall=best[0], one_cpu=best[1], one_hwm_kb=best[2])
@@ -101,19 +101,6 @@ def child_fabedge(path: str, steady: bool) -> dict:
             out["marlin2"] = {"estimate_s": b.estimated_time_s, "prusa_s": prusa_normal_estimate(fh.read()),
                               "mb": BIG_MARLIN2.stat().st_size / 1e6}
     return out
-
-
-def _analyze_one_thread(path: str, cfg) -> None:
-    """parse, then plan, layers, checks: analyze() without its planner threads."""
-    from edge.toolpath.checks import check
-    from edge.toolpath.layers import assign_layers
-    from edge.toolpath.parse import load
-    from edge.toolpath.plan import plan
-    vol = cfg.volume
-    tp = load(path, max_line_length=cfg.limits.max_line_length, home=(vol.x[0], vol.y[0], vol.z[0]))
-    plan(tp, cfg.motion)
-    assign_layers(tp)
-    check(tp, cfg)
 
 
 def fixture_errors() -> list[dict]:
@@ -229,7 +216,7 @@ def main() -> int:
               f"({op['cpu'] / warm['steady_cpu']:.0f}x CPU); on one thread {op['wall'] / warm['one_wall']:.0f}x "
               f"wall ({op['cpu'] / warm['one_cpu']:.0f}x CPU). Target >= 100x, < 50x is not done.", "",
               "`analyze()` plans each parsed chunk in worker threads (edge/toolpath/plan_stream.py, "
-              "up to cores - 1 of them) while the next chunk is parsed: CPU time counts every thread; "
+              "one planner thread by default) while the next chunk is parsed: CPU time counts every thread; "
               "the wall time gains only while another core is free (compare the load average above); "
               "the one-thread row is the same work with the planner after the parser.", "",
               f"Time estimate on the big file: fabedge {warm['estimate_s']:.0f} s, PrusaSlicer (normal mode) "

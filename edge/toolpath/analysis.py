@@ -126,16 +126,22 @@ def _bboxes(x, y, z, flags, work_mask, sx, sy, sz, out):
     return nwork
 
 
-def analyze(path: str | os.PathLike, cfg: Config) -> Analysis:
-    """Parse, plan, find layers and check a G-code file against this machine's config."""
+def analyze(path: str | os.PathLike, cfg: Config, plan_threads: int = 1) -> Analysis:
+    """Parse, plan, find layers and check a G-code file against this machine's config.
+
+    plan_threads: planner threads following the parser (edge.toolpath.plan_stream);
+    0 plans after the parse on the calling thread alone."""
     vol = cfg.volume
     home = (vol.x[0], vol.y[0], vol.z[0])
     planned = _plan is not None
     follower = None
-    if planned:   # the planner follows the parser in worker threads, and finishes while layers and checks run
-        tp, follower = start_load_and_plan(os.fspath(path), cfg.motion, cfg.limits.max_line_length, home)
+    if planned and plan_threads > 0:   # the planner follows the parser, and finishes while layers and checks run
+        tp, follower = start_load_and_plan(os.fspath(path), cfg.motion, cfg.limits.max_line_length, home,
+                                           plan_threads)
     else:
         tp = load(path, max_line_length=cfg.limits.max_line_length, home=home)
+        if planned:
+            _plan(tp, cfg.motion)
     try:
         n_layers = assign_layers(tp)
         errors, warnings = check(tp, cfg)

@@ -5,13 +5,16 @@ it made are planned as one slice by plan_kernel.plan_range (a nogil kernel) in
 a thread while the main thread parses the next chunk. Slices start WARM
 segments early and look AHEAD segments past their end (plan_kernel), so they
 add up to one whole pass; a slice is cut at a line boundary so that no two
-threads ever add time to the same line. On a Pi (4 cores) parsing and planning
-then take about the parser's time alone; CPU time is unchanged.
+threads ever add time to the same line. With a free core, parsing and planning
+then take about the parser's time alone (CPU time is not lower).
+
+The threads are private to one call: they share only the arrays they fill, hold
+no locks and are joined before the call returns. One planner thread by default
+(two cores busy at most), so a Pi keeps two cores for streaming and the agent.
 """
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -25,15 +28,10 @@ from edge.toolpath.plan import EventLog, _mode, params_from_motion
 MIN_SLICE = 1 << 17            # segments: a slice re-plans WARM + AHEAD extra, keep that small
 
 
-def _workers() -> int:
-    """Threads for the planner: the cores the parser does not use (at least one)."""
-    return max(1, min(3, (os.cpu_count() or 2) - 1))
-
-
 class PlanFollower:
     """on_chunk callback for parse.load that plans the finished segments in the background."""
 
-    def __init__(self, motion: MotionSection, start: tuple[float, float, float]) -> None:
+    def __init__(self, motion: MotionSection, start: tuple[float, float, float], threads: int = 1) -> None:
         self.events = EventLog(motion)
         self.param0 = params_from_motion(motion)
         self.mode = _mode(motion)
@@ -41,7 +39,7 @@ class PlanFollower:
         self.line_time: np.ndarray | None = None
         self.lines_seen = 0
         self.planned = 0                       # segments [0, planned) are submitted
-        self.pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="plan")
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="plan")
         self.jobs: list[Future] = []
 
     def __call__(self, pr: Progress) -> None:
@@ -95,11 +93,12 @@ def _line_bytes(pr: Progress, i: int) -> bytes:
 
 
 def start_load_and_plan(path: str, motion: MotionSection, max_line_length: int = 96,
-                        home: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[Toolpath, PlanFollower]:
+                        home: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                        threads: int = 1) -> tuple[Toolpath, PlanFollower]:
     """parse.load with the planner running behind the parser. Returns once the parse is
     done and the last slice is submitted: the caller may work on everything but
     tp.line_time (layers, checks) and must call follower.wait() before reading it."""
-    follower = PlanFollower(motion, home)
+    follower = PlanFollower(motion, home, threads)
     try:
         tp = load(path, max_line_length=max_line_length, home=home, on_chunk=follower)
         follower.submit_rest(tp)

@@ -77,3 +77,17 @@ def test_empty_and_comment_only_files(tmp_path):
         path.write_bytes(text)
         tp = load_and_plan(str(path), MK3S)
         assert tp.total_time() == 0.0 and len(tp.line_time) == tp.lines
+
+
+def test_analyze_with_and_without_planner_threads_agree(small_chunks):
+    from edge.config import default
+    from edge.toolpath import analyze
+    cfg = default().replace(volume={"x": [0.0, 250.0], "y": [-5.0, 220.0], "z": [0.0, 210.0]})
+    one = analyze(FIX / "prusa_bunny.gcode", cfg, plan_threads=0)
+    assert not small_chunks                                        # no thread, no slice
+    two = analyze(FIX / "prusa_bunny.gcode", cfg, plan_threads=2)
+    assert len(small_chunks) > 3
+    assert two.estimated_time_s == pytest.approx(one.estimated_time_s, rel=1e-4)
+    assert (two.layers, two.first_layer, two.bbox_all, two.filament_mm) == \
+           (one.layers, one.first_layer, one.bbox_all, one.filament_mm)
+    assert [f.to_dict() for f in two.errors + two.warnings] == [f.to_dict() for f in one.errors + one.warnings]
