@@ -20,7 +20,7 @@ import numpy as np
 from edge.toolpath import parse_kernel as K
 from edge.toolpath.model import L_M, LF_OBJECT, LF_SENDABLE, Toolpath
 
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 4 << 20          # the mapped pages of one chunk are resident at a time: RSS margin under 3x the file
 
 # Commands Marlin / Prusa firmware (G80 mesh levelling...) / GRBL know; anything else is an "unknown command" warning.
 _KNOWN_G = [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 17, 18, 19, 20, 21, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38,
