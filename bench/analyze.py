@@ -64,7 +64,7 @@ def child_fabedge(path: str, steady: bool) -> dict:
     """First call (import + analysis, numba cache as the environment says), then a steady one."""
     t0, c0 = time.perf_counter(), time.process_time()
     sys.path.insert(0, str(ROOT))
-    from edge.toolpath import analyze
+    from edge.plan_follow import analyze   # the planner follows the parser in a thread
     from edge.toolpath.plan import prusa_normal_estimate
     cfg = _bench_config()
     a = analyze(path, cfg)
@@ -91,7 +91,7 @@ def child_fabedge(path: str, steady: bool) -> dict:
             gc.collect()
             _reset_peak()
             t1, c1 = time.perf_counter(), time.process_time()
-            analyze(path, cfg, plan_threads=0)
+            analyze(path, cfg, threads=0)
             run = (time.perf_counter() - t1, time.process_time() - c1, _vmhwm_kb())
             best = run if best is None or run[0] < best[0] else best
         out.update(one_wall=best[0], one_cpu=best[1], one_hwm_kb=best[2])
@@ -106,7 +106,7 @@ def child_fabedge(path: str, steady: bool) -> dict:
 def fixture_errors() -> list[dict]:
     """Planned time vs the slicer's own estimate for every committed slicer fixture."""
     import re
-    from edge.toolpath import analyze
+    from edge.plan_follow import analyze   # the planner follows the parser in a thread
     from edge.toolpath.plan import prusa_normal_estimate
     rows = []
     for p in sorted(FIXTURES.glob("*.gcode")):
@@ -215,7 +215,7 @@ def main() -> int:
               f"({op['cpu'] / warm['first_cpu']:.0f}x CPU); steady **{op['wall'] / warm['steady_wall']:.0f}x** wall "
               f"({op['cpu'] / warm['steady_cpu']:.0f}x CPU); on one thread {op['wall'] / warm['one_wall']:.0f}x "
               f"wall ({op['cpu'] / warm['one_cpu']:.0f}x CPU). Target >= 100x, < 50x is not done.", "",
-              "`analyze()` plans each parsed chunk in worker threads (edge/toolpath/plan_stream.py, "
+              "`analyze()` plans each parsed chunk in worker threads (edge/plan_follow.py, "
               "one planner thread by default) while the next chunk is parsed: CPU time counts every thread; "
               "the wall time gains only while another core is free (compare the load average above); "
               "the one-thread row is the same work with the planner after the parser.", "",

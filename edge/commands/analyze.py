@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.file):
         raise IsADirectoryError(21, "is a directory, not a G-code file", args.file)
     use_cache_dir(cfg.paths.cache_dir)
-    from edge.toolpath import analyze   # numba: imported only when this command runs
+    from edge.plan_follow import analyze   # numba: imported only when this command runs
 
     result = analyze(args.file, cfg)
     if args.json:

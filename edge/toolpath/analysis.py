@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 from numba import njit
@@ -19,13 +20,14 @@ from edge.toolpath.parse import load
 
 try:
     from edge.toolpath.plan import plan as _plan
-    from edge.toolpath.plan_stream import start_load_and_plan
 except ModuleNotFoundError as exc:  # the planner is optional in a stripped-down build
     if exc.name != "edge.toolpath.plan":
         raise
     _plan = None
 
 BBox = tuple[tuple[float, float, float], tuple[float, float, float]]
+# (path, motion, max_line_length, home) -> (parsed Toolpath, wait() after which line_time is planned)
+Loader = Callable[[str, Any, int, tuple[float, float, float]], tuple[Toolpath, Callable[[], None]]]
 
 
 @dataclass
@@ -126,18 +128,18 @@ def _bboxes(x, y, z, flags, work_mask, sx, sy, sz, out):
     return nwork
 
 
-def analyze(path: str | os.PathLike, cfg: Config, plan_threads: int = 1) -> Analysis:
+def analyze(path: str | os.PathLike, cfg: Config, loader: Loader | None = None) -> Analysis:
     """Parse, plan, find layers and check a G-code file against this machine's config.
 
-    plan_threads: planner threads following the parser (edge.toolpath.plan_stream);
-    0 plans after the parse on the calling thread alone."""
+    loader: how to parse and plan; by default in order on the calling thread. A
+    caller that may use threads (edge.plan_follow) passes one that plans behind
+    the parser; layers and checks then run while the last slice is planned."""
     vol = cfg.volume
     home = (vol.x[0], vol.y[0], vol.z[0])
     planned = _plan is not None
-    follower = None
-    if planned and plan_threads > 0:   # the planner follows the parser, and finishes while layers and checks run
-        tp, follower = start_load_and_plan(os.fspath(path), cfg.motion, cfg.limits.max_line_length, home,
-                                           plan_threads)
+    finish = None
+    if planned and loader is not None:
+        tp, finish = loader(os.fspath(path), cfg.motion, cfg.limits.max_line_length, home)
     else:
         tp = load(path, max_line_length=cfg.limits.max_line_length, home=home)
         if planned:
@@ -149,8 +151,8 @@ def analyze(path: str | os.PathLike, cfg: Config, plan_threads: int = 1) -> Anal
         work = SF_LASER if tp.kind == "laser" else SF_EXTRUDE
         nwork = _bboxes(tp.seg_x, tp.seg_y, tp.seg_z, tp.seg_flags, np.uint8(work), *map(np.float32, tp.start), out)
     finally:
-        if follower is not None:
-            follower.wait()
+        if finish is not None:
+            finish()
     as_box = lambda o: (tuple(float(v) for v in o[:3]), tuple(float(v) for v in o[3:6]))  # noqa: E731
     first = (tp.first_layer[0] + 1, tp.first_layer[1] + 1) if tp.first_layer[0] >= 0 else None
     return Analysis(

@@ -69,7 +69,7 @@ def load(path: str | os.PathLike, max_line_length: int = 96,
     """Parse a G-code file. `home` is where G28 leaves each axis (the volume minimum).
 
     `on_chunk`, if given, is called after every chunk with the finished part, so that a
-    planner can work on it while the next chunk is parsed (edge.toolpath.plan_stream).
+    planner can work on it while the next chunk is parsed (edge.plan_follow).
     Raises OSError when the file cannot be read (edge.cli prints it as one line)."""
     path = os.fspath(path)
     with open(path, "rb") as fh:

@@ -11,7 +11,7 @@ file size; the only per-line output is `line_time` (float32).
 early and looks AHEAD segments past the slice's end but credits only the
 slice's own segments, so slices planned apart add up to one whole pass (up to
 look-ahead truncation far below a millisecond per slice). edge.toolpath.plan
-runs one pass over a whole file; edge.toolpath.plan_stream plans slices in
+runs one pass over a whole file; edge.plan_follow plans slices in
 worker threads while the parser is still reading the rest of the file.
 """
 

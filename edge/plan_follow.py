@@ -11,6 +11,9 @@ then take about the parser's time alone (CPU time is not lower).
 The threads are private to one call: they share only the arrays they fill, hold
 no locks and are joined before the call returns. One planner thread by default
 (two cores busy at most), so a Pi keeps two cores for streaming and the agent.
+This lives in edge/, not edge/toolpath/: the toolpath engine itself runs no
+threads (ARCHITECTURE.md); it only offers the hooks (parse.load's on_chunk,
+nogil kernels, analyze's loader) that this module drives.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from edge.config import MotionSection
+from edge.config import Config, MotionSection
 from edge.toolpath import plan_kernel as K
 from edge.toolpath.model import SF_RAPID, Toolpath
 from edge.toolpath.parse import Progress, load
@@ -114,3 +117,18 @@ def load_and_plan(path: str, motion: MotionSection, max_line_length: int = 96,
     tp, follower = start_load_and_plan(path, motion, max_line_length, home)
     follower.wait()
     return tp
+
+
+def threaded_loader(threads: int = 1):
+    """A loader for edge.toolpath.analysis.analyze: parse with the planner following in threads."""
+    def loader(path: str, motion: MotionSection, max_line_length: int,
+               home: tuple[float, float, float]) -> tuple[Toolpath, "object"]:
+        tp, follower = start_load_and_plan(path, motion, max_line_length, home, threads)
+        return tp, follower.wait
+    return loader
+
+
+def analyze(path, cfg: Config, threads: int = 1):
+    """edge.toolpath.analyze with the planner following the parser (threads=0: one thread)."""
+    from edge.toolpath.analysis import analyze as analyze_in_order
+    return analyze_in_order(path, cfg, loader=threaded_loader(threads) if threads > 0 else None)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from edge.config import MotionSection
-from edge.toolpath import parse, plan_stream
+from edge import plan_follow as plan_stream
+from edge.plan_follow import load_and_plan
+from edge.toolpath import parse
 from edge.toolpath.parse import load
 from edge.toolpath.plan import plan
-from edge.toolpath.plan_stream import load_and_plan
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "slicer"
+FIX = Path(__file__).resolve().parent / "fixtures" / "slicer"
 MK3S = MotionSection(max_feedrate=[200.0, 200.0, 12.0, 120.0], max_acceleration=[1000.0, 1000.0, 200.0, 5000.0],
                      acceleration=1250.0, retract_acceleration=1250.0, travel_acceleration=1250.0,
                      junction_deviation=0.0, jerk=[8.0, 8.0, 0.4, 4.5])
@@ -83,9 +84,9 @@ def test_analyze_with_and_without_planner_threads_agree(small_chunks):
     from edge.config import default
     from edge.toolpath import analyze
     cfg = default().replace(volume={"x": [0.0, 250.0], "y": [-5.0, 220.0], "z": [0.0, 210.0]})
-    one = analyze(FIX / "prusa_bunny.gcode", cfg, plan_threads=0)
+    one = analyze(FIX / "prusa_bunny.gcode", cfg)
     assert not small_chunks                                        # no thread, no slice
-    two = analyze(FIX / "prusa_bunny.gcode", cfg, plan_threads=2)
+    two = plan_stream.analyze(FIX / "prusa_bunny.gcode", cfg, threads=2)
     assert len(small_chunks) > 3
     assert two.estimated_time_s == pytest.approx(one.estimated_time_s, rel=1e-4)
     assert (two.layers, two.first_layer, two.bbox_all, two.filament_mm) == \
