@@ -256,6 +256,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
             self.store.set_meta("fault", "")
         self.publish_birth()
         self.refresh_state()
+        self.maybe_arm()                 # a job staged while the machine was away is armed now
 
     def on_driver_unavailable(self, event: DriverUnavailable) -> None:
         self._opening = False

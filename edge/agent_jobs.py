@@ -212,8 +212,9 @@ class JobsMixin:
         self.maybe_arm()
 
     def maybe_arm(self) -> None:
-        """Arm the oldest staged job when the machine is free (its analysis loaded)."""
-        if self.store.active() is not None or self.store.get_meta("fault"):
+        """Arm the oldest staged job when the machine is free and connected (its analysis loaded):
+        the amber blink tells the operator START will be taken, so it never blinks before then."""
+        if self.store.active() is not None or self.store.get_meta("fault") or not self.driver_ok:
             return
         job = self.store.next_staged()
         if job is None:

@@ -24,7 +24,7 @@ def rig(broker, tmp_path):
     r = DemoRig(tmp_path / "rig", broker, time_scale=20.0)
     r.watch()
     r.start_agent()
-    r.wait(lambda: r.agent.link_up, 15, "the agent's link")
+    r.wait(lambda: r.agent.link_up and r.agent.driver_ok, 30, "the agent's link and printer")
     yield r
     r.close()
 
@@ -49,6 +49,7 @@ def test_replay_is_answered_with_the_earlier_result_and_not_run_again(rig):
     env = signing.make_envelope(rig.key, "demo-region", rig.audience, "resync", {})
     _publish(rig, json.dumps(env).encode())
     wait_for(lambda: any(r["status"] == "done" for r in rig.replies(env["id"])), 30, "the first answer")
+    time.sleep(0.5)                                  # the resync's own birth has arrived
     births = sum(1 for t, _m in list(rig.messages) if t.endswith("/birth"))
     _publish(rig, json.dumps(env).encode())
     wait_for(lambda: any(r.get("code") == "replayed" for r in rig.replies(env["id"])), 30, "the replay answer")
