@@ -16,11 +16,16 @@ def fabedge(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge", *args]
 
 
-def test_sim_and_stream_commands_run_a_laser_job(tmp_path):
-    log = tmp_path / "executed.log"
+def _laser_config(tmp_path: Path) -> Path:
     cfg = tmp_path / "laser.toml"
     cfg.write_text('[machine]\nid = "laser-1"\nkind = "laser"\n[serial]\nprotocol = "grbl"\n'
                    '[motion]\nplanner = "grbl"\n[volume]\nx = [0.0, 400.0]\ny = [0.0, 300.0]\nz = [0.0, 50.0]\n')
+    return cfg
+
+
+def test_sim_and_stream_commands_run_a_laser_job(tmp_path):
+    log = tmp_path / "executed.log"
+    cfg = _laser_config(tmp_path)
     sim = subprocess.Popen(fabedge("sim", "grbl", "--time-scale", "100", "--log", str(log), "--faults", ""),
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -42,9 +47,7 @@ def test_sim_and_stream_commands_run_a_laser_job(tmp_path):
 
 def test_stream_refuses_a_laser_outside_laser_mode(tmp_path):
     log = tmp_path / "executed.log"
-    cfg = tmp_path / "laser.toml"
-    cfg.write_text('[machine]\nid = "laser-1"\nkind = "laser"\n[serial]\nprotocol = "grbl"\n'
-                   '[motion]\nplanner = "grbl"\n[volume]\nx = [0.0, 400.0]\ny = [0.0, 300.0]\nz = [0.0, 50.0]\n')
+    cfg = _laser_config(tmp_path)
     sim = subprocess.Popen(fabedge("sim", "grbl", "--time-scale", "100", "--log", str(log), "--set", "32=0"),
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
