@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from edge.events import CommandReceived, InboxRequest, JobPrepared, LocalFileFound, ResumePrepared
 from edge.jobs import FINISHED, Job, JobStateError
-from edge.watchfolder import FolderWatcher, write_atomic
+from edge.atomicfile import fsync_dir, write_atomic
+from edge.watchfolder import FolderWatcher
 
 log = logging.getLogger("fabedge.agent")
 MAX_FINDINGS = 5
@@ -55,6 +56,7 @@ def copy_hashed(src: Path, dest: Path) -> str:
         fo.flush()
         os.fsync(fo.fileno())
     os.replace(tmp, dest)
+    fsync_dir(dest.parent)
     return h.hexdigest()
 
 

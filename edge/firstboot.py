@@ -16,13 +16,13 @@ fabedge-client.key -> /etc/fabedge/{ca.pem,client.pem,client.key}.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge import config as config_mod
+from edge.atomicfile import write_atomic
 from edge.errors import ConfigError, FabedgeError
 
 BOOT_FILE = "fabedge.toml"
@@ -66,27 +66,6 @@ def pi_serial(cpuinfo: Path = Path("/proc/cpuinfo"),
     except OSError:
         pass
     return ""
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """temp file in the same directory, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _toml_value(value: object) -> str:
@@ -161,10 +140,10 @@ def _provision(boot_file: Path, etc_dir: Path, state_dir: Path, serial: str) -> 
     etc_dir.mkdir(parents=True, exist_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     for src, (dest, _key) in tls.items():
-        _write_atomic(etc_dir / dest, (boot_dir / src).read_bytes(), 0o600 if dest.endswith(".key") else 0o644)
+        write_atomic(etc_dir / dest, (boot_dir / src).read_bytes(), 0o600 if dest.endswith(".key") else 0o644)
     if password is not None:
-        _write_atomic(etc_dir / "broker-password", password.encode() + b"\n", 0o600)
-    _write_atomic(etc_dir / "fabedge.toml", dump_toml(data).encode(), 0o640)
+        write_atomic(etc_dir / "broker-password", password.encode() + b"\n", 0o600)
+    write_atomic(etc_dir / "fabedge.toml", dump_toml(data).encode(), 0o640)
     config_mod.load(etc_dir / "fabedge.toml")  # what was written reads back the same way
     _hand_to_service_user([etc_dir / "fabedge.toml", etc_dir / "broker-password"]
                           + [etc_dir / dest for dest, _key in tls.values()])
@@ -200,7 +179,7 @@ def _write_status(boot_dir: Path, result: Result) -> None:
         text = (f"fabedge first boot: FAILED\n{stamp}\n{result.message}\n\n"
                 f"Fix {BOOT_FILE} on this partition and restart the Pi; nothing was installed.\n")
     try:
-        _write_atomic(boot_dir / STATUS_FILE, text.encode())
+        write_atomic(boot_dir / STATUS_FILE, text.encode())
     except OSError:
         pass  # a read-only boot partition must not hide the result from the journal
 

@@ -29,6 +29,7 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from edge.config import Config
+from edge.atomicfile import write_atomic
 from edge.errors import FabedgeError
 from edge.toolpath.model import L_M, LF_LASER, SF_LASER, Toolpath
 
@@ -210,10 +211,5 @@ class WearCounter:
         t = {"laser_on_s": t["laser_on_s"] + laser_on_s, "laser_on_mm": t["laser_on_mm"] + laser_on_mm,
              "jobs": t["jobs"] + 1}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(t, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(t).encode())
         return {**t, "laser_on_h": t["laser_on_s"] / 3600.0}

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.atomicfile import fsync_dir
 from edge.errors import GcodeError
 
 LIFT_MM = 5.0
@@ -145,9 +146,5 @@ def write_resume(path: str | Path, out_path: str | Path, from_line: int, layer: 
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, out_path)
-    dfd = os.open(out_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(out_path.parent)
     return len(pre)

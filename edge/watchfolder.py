@@ -15,23 +15,10 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from edge.atomicfile import write_atomic  # noqa: F401  (also used by the job inbox)
+
 GCODE_SUFFIXES = (".gcode", ".gco", ".g", ".nc")
 SEEN_MAX = 2000
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """temp + fsync + rename + fsync of the folder: the file is old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class FolderWatcher:

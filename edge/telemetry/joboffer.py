@@ -27,7 +27,7 @@ from typing import IO, Any, Callable
 from edge.config import Config
 from edge.errors import FabedgeError
 from edge.telemetry.commands import CommandRejected, validate_args
-from edge.telemetry.signing import fsync_dir
+from edge.atomicfile import fsync_dir
 
 CHUNK = 1 << 20
 MAX_JOB_BYTES = 2 << 30          # 2 GiB: far above any real job, below what a Pi's SD card should take

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge.atomicfile import write_atomic  # key files; also used by the keys CLI
 from edge.errors import FabedgeError
 
 ENVELOPE_VERSION = 1
@@ -135,28 +134,3 @@ def make_envelope(key: Ed25519PrivateKey, key_id: str, audience: str, op: str, a
     envelope = {"v": ENVELOPE_VERSION, "id": cmd_id or uuid.uuid4().hex, "key": key_id, "aud": audience,
                 "iat": issued, "exp": issued + max(1, int(ttl_s)), "op": op, "args": dict(args)}
     return sign(envelope, key)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """temp file in the same folder, fsync, rename, fsync the folder: all or nothing on power loss."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
