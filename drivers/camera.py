@@ -154,3 +154,12 @@ def open_camera(source: str, width: int, height: int) -> Camera | None:
     if kind == "folder" and arg:
         return FolderCamera(arg, width, height)
     raise CameraError(f"camera.source = {source!r}: expected none, v4l2:/dev/videoN, picamera2 or folder:/path")
+
+
+def grab_frame(source: str, width: int, height: int) -> np.ndarray:
+    """One fresh frame, the device released again (a stale buffered frame is never judged)."""
+    camera = open_camera(source, width, height)
+    if camera is None:
+        raise CameraError("no camera configured (camera.source = 'none')")
+    with camera:
+        return camera.grab()

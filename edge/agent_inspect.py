@@ -34,18 +34,14 @@ def reference_path(cfg: Any) -> Path:
 
 def run_check(kind: str, cfg: Any, gcode_path: str, overlay_dir: str) -> dict[str, Any]:
     """Grab a frame and run one check; every failure is an `error` verdict with its sentence."""
-    from drivers.camera import open_camera
+    from drivers.camera import grab_frame
     import edge.inspect as inspect
     from vision.images import read_image
 
     try:
         # Opened per check (three per job at most): a stale buffered frame is never judged,
         # and the device is free between checks.
-        camera = open_camera(cfg.camera.source, cfg.camera.width, cfg.camera.height)
-        try:
-            frame = camera.grab()
-        finally:
-            camera.close()
+        frame = grab_frame(cfg.camera.source, cfg.camera.width, cfg.camera.height)
         ref = reference_path(cfg)
         reference = read_image(ref) if ref.exists() else None
         toolpath = None

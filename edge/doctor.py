@@ -63,14 +63,10 @@ def check_camera(cfg: Config) -> Check:
         return Check(WARN, "camera", "no camera configured (camera.source = 'none'): no inspection",
                      "set camera.source, e.g. 'v4l2:/dev/video0' or 'picamera2'")
     try:
-        from drivers.camera import open_camera
+        from drivers.camera import grab_frame
         from vision.registration import MarkerLayout, register
 
-        cam = open_camera(cfg.camera.source, cfg.camera.width, cfg.camera.height)
-        try:
-            frame = cam.read()
-        finally:
-            cam.close()
+        frame = grab_frame(cfg.camera.source, cfg.camera.width, cfg.camera.height)
         h, w = frame.shape[:2]
         layout = MarkerLayout.from_list(cfg.camera.aruco_dictionary, cfg.camera.marker_size_mm,
                                         cfg.camera.markers)

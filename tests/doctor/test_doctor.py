@@ -96,3 +96,15 @@ def test_cli_exit_code(tmp_path, printer, broker, capsys):
     assert main(["doctor", "--config", str(path), "--timeout", "1"]) == 2
     out = capsys.readouterr().out
     assert "FAIL serial" in out and "OK   broker" in out
+
+
+def test_camera_without_markers_names_them(tmp_path):
+    import cv2
+    import numpy as np
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0001.png"), np.full((720, 1280, 3), 128, np.uint8))
+    cfg = config.from_dict({"camera": {"source": f"folder:{frames}"}}, "cam.toml")
+    check = doctor.check_camera(cfg)
+    assert check.status == "FAIL" and "markers not found" in check.message and "0" in check.message
