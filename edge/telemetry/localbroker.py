@@ -96,6 +96,22 @@ class LocalBroker:
         self.kill()
         raise FabedgeError(f"mosquitto did not accept connections on {self.host}:{self.port} within {timeout} s")
 
+    def wait_saved(self, timeout: float = 10.0) -> None:
+        """Wait until the broker has written its persistence file after this call (its autosave
+        runs when more than `autosave_interval` whole seconds have passed, so up to ~2 s): what
+        the broker holds now (sessions, subscriptions) then survives a kill()."""
+        db = self.workdir / "mosquitto.db"
+        since = time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if db.stat().st_mtime > since:
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        raise FabedgeError(f"mosquitto did not save {db} within {timeout} s (persistence off?)")
+
     def stop(self) -> None:
         """Clean shutdown (SIGTERM): the broker saves its persistence file."""
         self._signal(signal.SIGTERM)

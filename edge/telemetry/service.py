@@ -28,6 +28,7 @@ from edge.telemetry.spool import PRIO_HIGH, PRIO_LOW, Spool
 
 log = logging.getLogger("fabedge.telemetry")
 
+MAX_PASSED_STATES = 8         # state changes kept for publishing in one tick (only while connected)
 MAX_SAMPLES = 5000            # samples kept between two tele batches (oldest dropped beyond)
 ACK_FLUSH_S = 0.05            # PUBACKed rows are deleted in batches at least this often
 ACK_FLUSH_ROWS = 500
@@ -65,6 +66,9 @@ class Telemetry:
         self._birth_dirty = False
         self._state: dict[str, Any] | None = None
         self._state_dirty = False
+        # earlier states not yet published (staged -> armed within one loop turn): each machine
+        # state a watcher should see goes out in order while connected; bounded
+        self._state_passed: collections.deque = collections.deque(maxlen=MAX_PASSED_STATES)
         self._samples: collections.deque = collections.deque(maxlen=MAX_SAMPLES)
         # link-thread bookkeeping
         self._session = self.spool.counter("session")
@@ -117,6 +121,10 @@ class Telemetry:
         schema.check_payload(payload, self.topics.site, self.topics.machine)
         with self._lock:
             if payload != self._state:
+                old = self._state
+                if (self._state_dirty and old is not None
+                        and old.get("state") != payload.get("state")):
+                    self._state_passed.append(old)
                 self._state, self._state_dirty = copy.deepcopy(payload), True
         self.link.wake()
 
@@ -287,6 +295,9 @@ class Telemetry:
         if up:
             self._publish_retained(link, now)
             self._send_spool(link)
+        else:
+            with self._lock:         # offline, only the latest state matters (events keep history)
+                self._state_passed.clear()
         self._publish_tele(link, now, up)
         self._flush_acks()
         if now - self._last_prune > PRUNE_EVERY_S:
@@ -298,10 +309,14 @@ class Telemetry:
             birth = self._birth if self._birth_dirty else None
             self._birth_dirty = False
             state = self._state
+            passed = list(self._state_passed)
+            self._state_passed.clear()
             due = self._state_dirty or (state is not None and now - self._last_state_pub >= self._heartbeat_s)
             self._state_dirty = False
         if birth is not None:
             link.publish(self.topics.birth, self._message_now(birth), 1, True)
+        for earlier in passed:
+            link.publish(self.topics.state, self._message_now(earlier), 1, True)
         if due and state is not None:
             self._last_state_pub = now
             link.publish(self.topics.state, self._message_now(state), 1, True)

@@ -51,7 +51,7 @@ def fast_broker(tmp_path):
 def test_ten_thousand_events_survive_broker_outage_and_publisher_sigkill(fast_broker, tmp_path):
     broker = fast_broker
     rec = Recorder(broker.url, topics=("fabedge/v1/+/+/evt/#",), client_id="region-counter", persistent=True)
-    time.sleep(1.3)              # the broker's 1 s autosave now holds the counter's session
+    broker.wait_saved()          # the broker's autosave now holds the counter's session
     spool, progress = tmp_path / "spool.db", tmp_path / "progress"
     cmd = [sys.executable, str(HERE / "tele_publisher.py"), "--url", broker.url, "--spool", str(spool),
            "--progress", str(progress), "--count", str(N)]

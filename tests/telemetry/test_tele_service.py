@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from conftest import Recorder, make_cfg
@@ -64,7 +65,7 @@ def test_events_spooled_while_broker_down_arrive_in_order_marked_replayed(broker
     assert recorder.wait(lambda: t.connected)
     t.event("job.armed", {"n": 0})
     assert recorder.wait(lambda: len(recorder.on("/evt/job.armed")) == 1)
-    time.sleep(1.5)   # the broker's autosave (1 s) has written the recorder's session
+    broker.wait_saved()   # the broker's autosave has written the recorder's session
     broker.kill()
     assert recorder.wait(lambda: not t.connected)
     ids = [t.event("job.armed", {"n": i}) for i in range(1, 201)]
@@ -202,6 +203,26 @@ def test_state_heartbeat_repeats_the_latest_state(broker, recorder, tmp_path):
     states = recorder.on("/state")
     assert all(s["state"] == "printing" for s in states)
     assert len({s["seq"] for s in states}) == len(states)        # each heartbeat is a new message
+    t.stop()
+
+
+def test_each_state_change_is_published_in_order_even_within_one_tick(broker, recorder, tmp_path):
+    t, _c, _l = _tele(make_cfg(broker.url), tmp_path)
+    t.start()
+    assert recorder.wait(lambda: t.connected)
+    t.state({"state": "idle"})
+    assert recorder.wait(lambda: recorder.on("/state"))
+    gate, tick = threading.Event(), t.tick
+    t.tick = lambda link: (gate.wait(10), tick(link))      # hold the link thread before its next tick
+    time.sleep(0.3)
+    t.state({"state": "staged", "progress": 0.0})
+    t.state({"state": "staged", "progress": 0.1})     # same machine state: only the latest goes out
+    t.state({"state": "armed", "progress": 0.0})
+    t.state({"state": "running", "progress": 0.0})
+    gate.set()
+    assert recorder.wait(lambda: recorder.on("/state")[-1]["state"] == "running")
+    seen = [(s["state"], s.get("progress")) for s in recorder.on("/state")]
+    assert seen == [("idle", None), ("staged", 0.1), ("armed", 0.0), ("running", 0.0)]
     t.stop()
 
 
