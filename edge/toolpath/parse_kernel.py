@@ -22,7 +22,8 @@ from edge.toolpath.model import (
 )
 from edge.toolpath.parse_move import (  # noqa: F401  (re-exported: parse.py and tests use K.*)
     MAX_SEGMENTS_PER_LINE, S_ANY_EXTRUDE, S_ANY_LASER, S_E, S_EMODE, S_F, S_HOMED, S_INCH, S_LASER_ON,
-    S_LASER_S, S_LINE, S_MAX_POWER, S_MAX_POWER_LINE, S_MOTION, S_OX, S_OY, S_OZ, S_POS, S_REL, S_SCRATCH,
+    S_LASER_S, S_LINE, S_MAX_POWER, S_MAX_POWER_LINE, S_MOTION, S_OX, S_OY, S_OZ, S_PLANE, S_POS, S_REL,
+    S_SCRATCH,
     S_SEG, S_UNHOMED_MOVE, S_X, S_Y, S_Z, _emit, _move, arc_segments, new_state,
 )
 
@@ -312,6 +313,8 @@ def parse_chunk(buf, stop, max_len, home, st, vals, known_g, known_m, t_print, t
                         elif (iv == 90 or iv == 91) and sv == 0:
                             st[S_REL] = iv - 90
                             st[S_EMODE] = 0          # as Marlin: G90/G91 clear an earlier M82/M83
+                        elif 17 <= iv <= 19 and sv == 0:
+                            st[S_PLANE] = iv - 17
                         elif iv == 20:
                             st[S_INCH] = 1
                             fl |= LF_SETTINGS

@@ -1,6 +1,6 @@
 """Executing a move: G0/G1 become one segment, G2/G3 the segments Marlin's
-plan_arc makes (same segment count, points on the circle, Z and E spread
-evenly). Also the layout of the parser's modal-state array, shared with
+plan_arc makes (same segment count, points on the circle, the axis normal to
+the plane and E spread evenly; G17/G18/G19 planes; P extra full turns). Also the layout of the parser's modal-state array, shared with
 parse_kernel, which reads the words and calls _move for motion lines."""
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ S_HOMED, S_UNHOMED_MOVE = 17, 18           # G28 seen; 0-based line of the first
 S_ANY_EXTRUDE, S_ANY_LASER = 19, 20
 S_MAX_POWER, S_MAX_POWER_LINE = 21, 22     # largest S commanded for the laser and where
 S_SCRATCH = 23                             # line flags handed back by _move
-STATE_SIZE = 24
+S_PLANE = 24                               # arc plane: 0 = G17 XY, 1 = G18 ZX, 2 = G19 YZ
+STATE_SIZE = 25
 
 MAX_ARC_SEGMENTS = 65535                   # Marlin counts arc segments in a uint16_t
 MAX_SEGMENTS_PER_LINE = MAX_ARC_SEGMENTS + 1
 MAX_ARC_SEGMENT_MM = 1.0                   # Marlin defaults (Configuration_adv.h)
 MIN_ARC_SEGMENT_MM = 0.1
 MIN_CIRCLE_SEGMENTS = 72
+MAX_ARC_CIRCLES = 100                      # Marlin's ARC_P_CIRCLES refuses P beyond this
 # The kernels here run with _nrt=False, as in parse_kernel: no allocation, no refcounting.
 
 
@@ -96,6 +98,25 @@ def arc_segments(flat_mm, abs_angle, full_circle):
 
 
 @njit(cache=True, inline='always', _nrt=False)
+def _to_plane(plane, x, y, z):
+    """(first, second, normal) axis values for the arc plane, as Marlin's p, q and l axes."""
+    if plane == 1:
+        return z, x, y
+    if plane == 2:
+        return y, z, x
+    return x, y, z
+
+
+@njit(cache=True, inline='always', _nrt=False)
+def _from_plane(plane, a, b, n):
+    if plane == 1:
+        return b, n, a
+    if plane == 2:
+        return n, a, b
+    return a, b, n
+
+
+@njit(cache=True, inline='always', _nrt=False)
 def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf, sp, sfl):
     """Execute G0-G3 for line li; returns the segment count, line flags in st[S_SCRATCH].
 
@@ -131,14 +152,19 @@ def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf
     else:
         fl |= LF_ARC
         cw = motion == 2
+        plane = int(st[S_PLANE])
+        pa, pb, pn = _to_plane(plane, px, py, pz)
+        ta, tb, tn = _to_plane(plane, tx, ty, tz)
+        # the plane's offset letters: G17 I J, G18 K I, G19 J K (A=0 ... I=8, J=9, K=10)
+        ia = 8 if plane == 0 else (10 if plane == 1 else 9)
+        ib = 9 if plane == 0 else (8 if plane == 1 else 10)
         oi = 0.0
         oj = 0.0
-        ok = False
         if (hm >> 17) & 1:                 # R form
             r = vals[17] * scale
-            if r != 0 and (tx != px or ty != py):
-                d2x = (tx - px) * 0.5
-                d2y = (ty - py) * 0.5
+            if r != 0 and (ta != pa or tb != pb):
+                d2x = (ta - pa) * 0.5
+                d2y = (tb - pb) * 0.5
                 sgn = -1.0 if (cw != (r < 0)) else 1.0
                 ln = math.hypot(d2x, d2y)
                 h2 = (r - ln) * (r + ln)
@@ -146,35 +172,42 @@ def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf
                 oi = d2x + (-d2y) / ln * sgn * h
                 oj = d2y + d2x / ln * sgn * h
         else:
-            if (hm >> 8) & 1:
-                oi = vals[8] * scale
-            if (hm >> 9) & 1:
-                oj = vals[9] * scale
-        ok = oi != 0 or oj != 0
-        if not ok:
+            if (hm >> ia) & 1:
+                oi = vals[ia] * scale
+            if (hm >> ib) & 1:
+                oj = vals[ib] * scale
+        circles = 0
+        if (hm >> 15) & 1:                 # P: full turns before the arc (ARC_P_CIRCLES)
+            circles = int(vals[15])
+            if circles != vals[15] or circles < 0 or circles > MAX_ARC_CIRCLES:
+                st[S_SCRATCH] = fl | LF_BAD_ARC
+                return ns
+        if oi == 0 and oj == 0:
             st[S_SCRATCH] = fl | LF_BAD_ARC
             return ns
         rvx = -oi
         rvy = -oj
         radius = math.hypot(rvx, rvy)
-        cx = px + oi
-        cy = py + oj
-        rtx = tx - cx
-        rty = ty - cy
-        full = abs(px - tx) < 1e-6 and abs(py - ty) < 1e-6
+        ca = pa + oi
+        cb = pb + oj
+        rtx = ta - ca
+        rty = tb - cb
+        full = abs(pa - ta) < 1e-6 and abs(pb - tb) < 1e-6
         if full:
             ang = -2 * math.pi if cw else 2 * math.pi
         else:
             ang = math.atan2(rvx * rty - rvy * rtx, rvx * rtx + rvy * rty)
-            if ang == 0:
+            if ang == 0 and circles == 0:
                 return ns
             if ang > 0 and cw:
                 ang -= 2 * math.pi
             elif ang < 0 and not cw:
                 ang += 2 * math.pi
+        if circles:
+            ang += -2 * math.pi * circles if cw else 2 * math.pi * circles
         flat = radius * abs(ang)
-        dz = tz - pz
-        if flat < 0.0001 and dz < 0.0001:
+        dn = tn - pn
+        if flat < 0.0001 and dn < 0.0001:
             return ns
         nseg = arc_segments(flat, abs(ang), full)
         theta = ang / nseg
@@ -183,9 +216,8 @@ def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf
             if i < nseg:
                 ct = math.cos(i * theta)
                 stt = math.sin(i * theta)
-                nx = cx + (-oi * ct + oj * stt)
-                ny = cy + (-oi * stt - oj * ct)
-                nz = pz + dz * i / nseg
+                nx, ny, nz = _from_plane(plane, ca + (-oi * ct + oj * stt), cb + (-oi * stt - oj * ct),
+                                         pn + dn * i / nseg)
             else:
                 nx, ny, nz = tx, ty, tz
             d = de / nseg

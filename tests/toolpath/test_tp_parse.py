@@ -90,6 +90,42 @@ def test_helical_arc_interpolates_z():
     assert end_of(tp, 12) == pytest.approx((41.0, 20.0, 2.0))
 
 
+def test_g18_arc_lies_in_the_zx_plane_with_k_and_i_offsets(tmp_path):
+    tp = load(write(tmp_path, "G28\nG1 X10 Y5 Z10 F600\nG18\nG2 X20 Z10 K0 I5\nG17\nG1 X0 Y0\n"))
+    s = segs_of(tp, 4)                        # half circle around (X 15, Z 10), Y stays 5
+    assert np.allclose(tp.seg_y[s], 5.0)
+    assert np.allclose(np.hypot(tp.seg_x[s] - 15, tp.seg_z[s] - 10), 5.0, atol=1e-4)
+    # G18's axes are (Z, X) as in Marlin and LinuxCNC: clockwise from X 10 to X 20 dips in Z
+    assert tp.seg_z[s].min() == pytest.approx(5.0, abs=0.01) and tp.seg_z[s].max() == pytest.approx(10.0)
+    assert end_of(tp, 4) == pytest.approx((20.0, 5.0, 10.0))
+    assert end_of(tp, 6) == pytest.approx((0.0, 0.0, 10.0))     # G17 again: plain moves unaffected
+
+
+def test_g19_arc_lies_in_the_yz_plane_and_x_moves_linearly(tmp_path):
+    tp = load(write(tmp_path, "G28\nG1 X0 Y10 Z10 F600\nG19\nG3 X4 Y10 Z10 J0 K5\n"))
+    s = segs_of(tp, 4)                        # full circle around (Y 10, Z 15), X 0 -> 4 as a helix
+    assert len(s) == 72
+    assert np.allclose(np.hypot(tp.seg_y[s] - 10, tp.seg_z[s] - 15), 5.0, atol=1e-4)
+    assert np.all(np.diff(tp.seg_x[s]) > 0)
+    assert end_of(tp, 4) == pytest.approx((4.0, 10.0, 10.0))
+
+
+def test_p_adds_full_turns_and_spreads_z_and_e_over_them(tmp_path):
+    tp = load(write(tmp_path, "G28\nM83\nG1 X10 Y0 Z1 F600\nG3 X0 Y10 Z3 I-10 J0 P2 E5\n"))
+    s = segs_of(tp, 4)                        # 2 turns + a quarter: 2.25 x 2 pi x 10 mm
+    assert len(s) == 2 * 72 + 18               # ceil(72 x 2.25) beats floor(141.4 mm / 1 mm)
+    length = np.hypot(np.diff(tp.seg_x[s]), np.diff(tp.seg_y[s])).sum()
+    assert length == pytest.approx(2.25 * 2 * math.pi * 10, rel=0.01)
+    assert np.all(np.diff(tp.seg_z[s]) > 0) and tp.seg_de[s].sum() == pytest.approx(5.0, rel=1e-5)
+    assert end_of(tp, 4) == pytest.approx((0.0, 10.0, 3.0))
+
+
+@pytest.mark.parametrize("p", ["P-1", "P101", "P1.5"])
+def test_arc_with_a_p_the_firmware_refuses_is_flagged_and_does_not_move(tmp_path, p):
+    tp = load(write(tmp_path, f"G28\nG1 X10 Y0 F600\nG2 X0 Y10 I-10 J0 {p}\n"))
+    assert tp.line_flags[2] & LF_BAD_ARC and len(segs_of(tp, 3)) == 0
+
+
 @pytest.mark.parametrize("flat, angle, full, expected", [
     (2 * math.pi * 10, 2 * math.pi, True, 72),         # full circle r 10: MIN_CIRCLE_SEGMENTS wins
     (2 * math.pi * 50, 2 * math.pi, True, 315),        # r 50: 1 mm segments, ceil(314.16)
