@@ -9,7 +9,9 @@ DESTDIR   ?=
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo use: command to look for -> package.
 SYSDEPS   := /usr/sbin/mosquitto:mosquitto mosquitto_sub:mosquitto-clients systemd-analyze:systemd udevadm:udev
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# keyed by the kernels' source: numba checks only the stamp of the file a kernel is defined
+# in, so a change to an inlined helper in another file would reuse a stale compiled kernel
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba/$(shell cat $(sort $(wildcard edge/toolpath/*.py)) | sha1sum | cut -c1-12)
 
 .PHONY: setup sysdeps apt-missing venv test demo bench install uninstall image clean
 
