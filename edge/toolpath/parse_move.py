@@ -142,8 +142,8 @@ def _move(motion, li, scale, vals, hm, st, fl, ns, seg_line, sx, sy, sz, sde, sf
     power = st[S_LASER_S] if laser else 0.0
     f = st[S_F]
     start = ns
-    if st[S_HOMED] == 0 and st[S_UNHOMED_MOVE] < 0:
-        st[S_UNHOMED_MOVE] = li
+    if st[S_HOMED] == 0 and st[S_UNHOMED_MOVE] < 0 and (hm >> 23) & 7:
+        st[S_UNHOMED_MOVE] = li              # a bare `G0` (LightBurn's modal header) moves nothing
     if motion <= 1:
         moved = tx != px or ty != py or tz != pz
         if moved or de != 0:

@@ -138,6 +138,12 @@ def test_grbl_homing_counts_as_homing():
     assert a.ok and a.warnings == []
 
 
+def test_lightburn_header_is_no_move_so_the_homing_warning_names_the_first_real_move(tmp_path):
+    a = run(tmp_path, "; LightBurn\nG00 G17 G40 G21 G54\nG90\nM4\nG0 X10Y10\nG1 X50S800F600\nM5\n", LASER)
+    assert a.ok
+    assert [f.line for f in a.warnings] == [5]
+
+
 def test_limits_come_from_the_config(tmp_path):
     hot = PRINTER.replace(limits={"max_nozzle_c": 300.0}, volume={"x": [0.0, 300.0]})
     a = run(tmp_path, "G28\nM104 S290\nG1 X262.5 F600\n", hot)
