@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from edge.devcache import use_checkout_cache  # noqa: E402  (stdlib only: also runs in the OctoPrint venv)
 BIG = ROOT / "bench" / "out" / "big_prusa_bunny_x9.gcode"
 BIG_MARLIN2 = ROOT / "bench" / "out" / "big_prusa_marlin2_torus_x16.gcode"   # a second estimate check
 OP_VENV = ROOT / "bench" / ".venv-octoprint"
@@ -181,7 +183,7 @@ def main() -> int:
     big = ensure_big_files()
     op_python = ensure_octoprint()
     size_mb = big.stat().st_size / 1e6
-    warm_dir = os.environ.get("NUMBA_CACHE_DIR") or str(ROOT / ".cache" / "numba")
+    warm_dir = use_checkout_cache(ROOT)
     print(f"file: {big.name}, {size_mb:.1f} MB", flush=True)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fabedge-numba-cold-") as cold_dir:

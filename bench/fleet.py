@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "region"))
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+from edge.devcache import use_checkout_cache  # noqa: E402
+use_checkout_cache(ROOT)
 
 from edge.fleetsim_cli import raise_fd_limit  # noqa: E402
 from edge.region.campaign import Dispatcher, run_dispatcher  # noqa: E402

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from edge.devcache import use_checkout_cache  # noqa: E402  (stdlib only: also runs in the OctoPrint venv)
 OUT = ROOT / "bench" / "out"
 BIG = OUT / "big_prusa_bunny_x9.gcode"            # made by bench/make_big_gcode.sh (bench/analyze.py)
 FALLBACK = OUT / "parse_bunny_x64.gcode"          # fixtures concatenated when prusa-slicer is missing
@@ -100,8 +102,7 @@ def child_octoprint(path: str) -> dict:
 
 def run_child(python: str, kind: str, path: Path) -> dict:
     proc = subprocess.run([python, __file__, "--child", kind, str(path)], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "NUMBA_CACHE_DIR": os.environ.get(
-                              "NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))})
+                          cwd=ROOT, env={**os.environ, "NUMBA_CACHE_DIR": use_checkout_cache(ROOT)})
     if proc.returncode != 0:
         sys.exit(f"bench child {kind} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

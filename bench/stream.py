@@ -31,7 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+from edge.devcache import use_checkout_cache  # noqa: E402
+use_checkout_cache(ROOT)
 
 import numpy as np  # noqa: E402
 import serial  # noqa: E402

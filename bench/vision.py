@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "vision"))
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+from edge.devcache import use_checkout_cache  # noqa: E402
+use_checkout_cache(ROOT)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
