@@ -39,12 +39,16 @@ class Finding:
 
 
 @njit(cache=True)
-def _outside(values, lo, hi, first):
-    """Count values outside [lo, hi]; first[:k] = indices of the first ones."""
+def _outside_lines(values, seg_line, lo, hi, first):
+    """Count the distinct lines (segments are in line order) with a value outside [lo, hi];
+    first[:k] = the first outside segment of each of the first lines. An arc expands into many
+    segments of one line: that line is one finding, not one per segment."""
     count = 0
+    last = -1
     for i in range(len(values)):
         v = values[i]
-        if v < lo or v > hi:
+        if (v < lo or v > hi) and seg_line[i] != last:
+            last = seg_line[i]
             if count < len(first):
                 first[count] = i
             count += 1
@@ -198,7 +202,7 @@ def _volume(tp: Toolpath, cfg: Config, rep: _Report) -> None:
         lo, hi = getattr(cfg.volume, axis.lower())
         if len(arr) == 0 or (arr.min() >= lo - EPS_MM and arr.max() <= hi + EPS_MM):
             continue                     # numpy's SIMD min/max: the usual case needs no indices
-        n = int(_outside(arr, lo - EPS_MM, hi + EPS_MM, first))
+        n = int(_outside_lines(arr, tp.seg_line, lo - EPS_MM, hi + EPS_MM, first))
         if not n:
             continue
         segs = first[:min(n, FIRST_FEW + 1)]
@@ -232,7 +236,7 @@ def _temperatures(tp: Toolpath, cfg: Config, rep: _Report, cmds: _Commands) -> N
 def _laser(tp: Toolpath, cfg: Config, rep: _Report) -> None:
     limit = cfg.limits.max_laser_power
     first = np.empty(FIRST_FEW + 1, np.int64)
-    n = int(_outside(tp.seg_power, -np.inf, limit, first))
+    n = int(_outside_lines(tp.seg_power, tp.seg_line, -np.inf, limit, first))
     if n:
         segs = first[:min(n, FIRST_FEW + 1)]
         lines = [int(tp.seg_line[s]) + 1 for s in segs]

@@ -168,3 +168,26 @@ def test_thousands_of_bad_temperatures_and_forbidden_commands_are_counted(tmp_pa
     assert len(nozzle) == FIRST_FEW + 1 and "5000 in all" in nozzle[-1]
     assert len(forbidden) == FIRST_FEW + 1 and "5000 in all" in forbidden[-1]
     assert nozzle[0].startswith("line 2: M104 sets the nozzle to 300")
+
+
+def test_an_arc_outside_the_volume_is_one_finding_for_its_line():
+    # arcs.gcode line 7 is a full circle around (5, 0): its many segments dip below Y 0
+    a = analyze(FIXTURES / "edge" / "arcs.gcode", PRINTER)
+    msgs = messages(a.errors)
+    assert len(msgs) == len(set(msgs)), msgs
+    assert len([m for m in msgs if m.startswith("line 7: Y -")]) == 1, msgs
+    assert [f.line for f in a.errors] == [7, 11]
+
+
+def test_the_more_summary_counts_lines_not_segments(tmp_path):
+    # 20 full circles each dipping below Y 0: 20 bad lines, many more bad segments
+    a = run(tmp_path, "G28\nG1 X10 Y2 F3000\n" + "G2 I0 J-5\n" * 20)
+    lines = [f.line for f in a.errors]
+    assert lines[:FIRST_FEW] == list(range(3, 3 + FIRST_FEW))
+    assert len(a.errors) == FIRST_FEW + 1
+    assert f"({20 - FIRST_FEW} more after the first {FIRST_FEW}, 20 in all)" in a.errors[-1].message
+
+
+def test_laser_power_over_the_limit_on_an_arc_is_one_finding(tmp_path):
+    a = run(tmp_path, "$H\nG21 G90\nM4 S500\nG1 X50 Y50 F600\nG2 I10 J0 S1500\nM5\n", LASER)
+    assert messages(a.errors) == ["line 5: laser power S1500 is above the limit of S1000"]
