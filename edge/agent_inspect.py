@@ -95,6 +95,12 @@ class InspectionProcess:
         self.post = post
         self._reader = threading.Thread(target=self._read, name="inspect-results", daemon=True)
         self._closed = False
+        self._lock = threading.Lock()
+        self._outstanding: list[tuple[str, str]] = []     # (kind, job_id) submitted, not yet answered
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self.proc.is_alive()
 
     def start(self) -> "InspectionProcess":
         self.proc.start()
@@ -105,22 +111,40 @@ class InspectionProcess:
         """False when the worker is busy (the queue is full) or gone."""
         if not self.proc.is_alive():
             return False
-        try:
-            self.requests.put_nowait((kind, job_id, path))
-            return True
-        except queue.Full:
-            return False
+        with self._lock:
+            try:
+                self.requests.put_nowait((kind, job_id, path))
+            except queue.Full:
+                return False
+            self._outstanding.append((kind, job_id))
+        return True
 
     def _read(self) -> None:
         while not self._closed:
             try:
                 r = self.results.get(timeout=0.5)
             except queue.Empty:
+                if not self.proc.is_alive() and not self._closed:
+                    self._worker_died()
+                    break
                 continue
             except (EOFError, OSError):
                 break
+            with self._lock:
+                if (r["kind"], r["job_id"]) in self._outstanding:
+                    self._outstanding.remove((r["kind"], r["job_id"]))
             self.post(InspectionDone(r["kind"], r["job_id"], r["verdict"], tuple(r.get("reasons", ())),
                                      r.get("details", {}), r.get("overlay_path", ""), r.get("overlay_sha256", "")))
+
+    def _worker_died(self) -> None:
+        """The worker is gone (the OOM killer picks it first): every check it still owed is
+        answered with an error, so nothing waits for it forever (a START waiting on the bed)."""
+        with self._lock:
+            owed, self._outstanding = self._outstanding, []
+        why = f"the inspection worker stopped (exit code {self.proc.exitcode})"
+        log.error("%s with %d check(s) unanswered", why, len(owed))
+        for kind, job_id in owed:
+            self.post(InspectionDone(kind, job_id, "error", (why,), {}, "", ""))
 
     def close(self) -> None:
         self._closed = True
@@ -164,6 +188,9 @@ class InspectMixin:
     def request_bed_check(self, job: Job, override: bool) -> None:
         if self.pending_start is not None:
             return                         # a check is already under way for this START
+        if not self.inspector.alive:       # died (e.g. out of memory): a fresh one for this check
+            self.stop_inspection()
+            self.start_inspection()
         if not self.inspector.submit("bed_clear", job.id, ""):
             if override:
                 self.begin(job, {"bed_check": "skipped (camera busy), START held to override"})
@@ -199,6 +226,14 @@ class InspectMixin:
         elif ev.kind == "cut" and ev.verdict in ("fail", "error"):
             self.alert = True
             self.show_leds()
+
+    def withdraw_start(self) -> bool:
+        """STOP while START waits on the bed check: the start is withdrawn; the verdict that
+        comes later starts nothing. True when there was one."""
+        if self.pending_start is None:
+            return False
+        self.pending_start = None
+        return True
 
     def _bed_verdict(self, ev: InspectionDone) -> None:
         pending, self.pending_start = self.pending_start, None

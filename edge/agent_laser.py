@@ -56,7 +56,15 @@ class LaserMixin:
                 self.post(LaserChecked(job.id, error=str(exc)))
         self._spawn(work, f"laser-check:{job.id}")
 
+    def withdraw_laser_start(self) -> bool:
+        """STOP while START waits on the controller check: that answer starts nothing."""
+        had = bool(self._laser_checking)
+        self._laser_checking.clear()
+        return had
+
     def on_laser_checked(self, event: LaserChecked) -> None:
+        if event.job_id not in self._laser_checking:
+            return                       # STOP withdrew this START while the check ran
         self._laser_checking.discard(event.job_id)
         job = self.store.active()
         if job is None or job.id != event.job_id or job.state != "armed":

@@ -162,6 +162,8 @@ class RunMixin:
         job = self.store.active()
         if job is not None and job.state == "running":
             self.pause_job("operator (STOP)")
+        elif job is not None and job.state == "armed" and (self.withdraw_start() | self.withdraw_laser_start()):
+            self.refuse_start(job, "STOP pressed while the pre-start check ran: START withdrawn")
         self._hook_paused = False
 
     def on_stop_held(self, event: StopHeld) -> None:

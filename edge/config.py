@@ -261,6 +261,15 @@ def _cross_check(cfg: Config) -> None:
     for cmd in cfg.limits.forbidden:
         if not (len(cmd) >= 2 and cmd[0].upper() in "GMT$" ):
             raise ConfigError(f"{src}: limits.forbidden contains {cmd!r}: expected commands like 'M500' or '$RST'")
+    if cfg.panel.start and not cfg.panel.stop:
+        raise ConfigError(f"{src}: panel.stop = 0: a machine that START can start needs a STOP button "
+                          "(give its BCM pin)")
+    pins = [(n, getattr(cfg.panel, n)) for n in ("start", "pause", "stop", "bed_clear", "reject", "led_green",
+                                                  "led_amber", "led_red", "led_blue") if getattr(cfg.panel, n)]
+    for i, (name, pin) in enumerate(pins):
+        other = next((n for n, p in pins[:i] if p == pin), None)
+        if other:
+            raise ConfigError(f"{src}: panel.{name} = {pin}: pin {pin} is already panel.{other}")
     for i, m in enumerate(cfg.camera.markers):
         if len(m) != 3:
             raise ConfigError(f"{src}: camera.markers[{i}] = {m!r}: expected [id, x_mm, y_mm]")

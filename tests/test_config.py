@@ -32,6 +32,8 @@ def test_example_config_is_valid():
     ('[machine]\nid = "a/b"', "machine.id = 'a/b'"),
     ('[broker]\nurl = "http://x"', "broker.url = 'http://x': must start with mqtt://"),
     ('[machine\nid=1', "not valid TOML"),
+    ('[panel]\nstop = 0', "panel.stop = 0: a machine that START can start needs a STOP button"),
+    ('[panel]\nled_red = 22', "panel.led_red = 22: pin 22 is already panel.stop"),
 ])
 def test_mistakes_are_named(text, expected):
     with pytest.raises(ConfigError) as err:

@@ -408,6 +408,40 @@ def test_agent_camera_checks_bed_before_start_and_first_layer(rig_factory, tmp_p
     rig.wait_state("awaiting_bed_clear", 30)
 
 
+def test_stop_while_the_bed_check_runs_withdraws_start_and_a_dead_worker_never_blocks_start(rig_factory, tmp_path):
+    import cv2
+    from edge.events import StartPressed, StopPressed
+    from vision.synth import bed_clear_scene
+
+    scene = bed_clear_scene(4, occupied=False)         # a clear bed: the check alone would start the job
+    cam = tmp_path / "camera"
+    cam.mkdir()
+    cv2.imwrite(str(cam / "frame.png"), scene.image)
+    ref = tmp_path / "bed-reference.png"
+    cv2.imwrite(str(ref), scene.reference)
+    rig = rig_factory(time_scale=10.0, camera={"source": f"folder:{cam}", "reference": str(ref)})
+    rig.start_agent()
+    rig.offer("nut-stop")
+    rig.wait_state("armed", 60)
+    n0 = len(rig.executed())
+    # START, then STOP before the worker's verdict can come back (the loop takes them in order)
+    rig.agent.post(StartPressed(0.1))
+    rig.agent.post(StopPressed())
+    wait_for(lambda: rig.events("inspect.bed_clear"), 60, "the bed check")
+    assert rig.events("inspect.bed_clear")[0]["verdict"] == "clear"
+    time.sleep(0.5)
+    assert rig.machine_state() == "armed" and job_lines_in(rig.executed()[n0:], []) == []
+    assert any("START withdrawn" in e["message"] for e in rig.events("error"))
+    # the worker dies (the OOM killer picks it first): the next START gets a fresh worker
+    rig.agent.inspector.proc.kill()
+    rig.agent.inspector.proc.join(5)
+    rig.press("start")
+    rig.wait_state("running", 60)
+    assert len(rig.events("inspect.bed_clear")) == 2
+    rig.press("stop", hold_s=rig.cfg.panel.stop_cancel_hold_s + 0.3)
+    rig.wait_state("awaiting_bed_clear", 30)
+
+
 def test_agent_laser_job_needs_laser_mode_then_cuts_and_counts_wear(broker, tmp_path):
     from drivers.sim.grbl import VirtualGrbl
 

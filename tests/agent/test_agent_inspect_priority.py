@@ -24,3 +24,19 @@ def test_inspection_worker_runs_niced_and_oom_first(tmp_path):
             os.getpriority(os.PRIO_PROCESS, pid) == 19
     finally:
         worker.close()
+
+
+def test_a_killed_worker_answers_every_owed_check_with_an_error(tmp_path):
+    got = []
+    worker = InspectionProcess(config.default(), tmp_path / "overlays", got.append).start()
+    try:
+        assert worker.submit("bed_clear", "job-1") and worker.alive
+        worker.proc.kill()                 # killed before it could answer (it is still importing)
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(e.kind, e.job_id, e.verdict) for e in got] == [("bed_clear", "job-1", "error")]
+        assert "worker stopped" in got[0].reasons[0] and not worker.alive
+        assert not worker.submit("bed_clear", "job-2")
+    finally:
+        worker.close()
