@@ -2,7 +2,9 @@
 
 Each check is a small function of the config that returns a Check and never
 raises: a lab manager runs this on a Pi that does not work yet, so every
-failure must become a sentence, not a traceback.
+failure must become a sentence, not a traceback. It is also run on a live
+machine mid-print: what the running agent holds (the serial port, the panel
+pins) is reported as in use and never opened or claimed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Callable
 
 from edge.config import Config
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
+OK, INFO, WARN, FAIL = "OK", "INFO", "WARN", "FAIL"
+AGENT_UNIT = "fabedge.service"
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,22 @@ class Check:
         return f"{text}\n{'':14}-> {self.fix}" if self.fix and self.status != OK else text
 
 
-def check_serial(cfg: Config, timeout: float = 5.0) -> Check:
+def agent_active(run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> bool:
+    """Whether systemd runs the agent now: then its port and pins are in use, not broken."""
+    try:
+        return run(["systemctl", "is-active", "--quiet", AGENT_UNIT], timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _lock_refused(exc: BaseException) -> bool:
+    """pyserial's exclusive open failed because another process holds the port's flock."""
+    text = str(exc)
+    return "exclusively lock" in text or "Resource temporarily unavailable" in text or "EAGAIN" in text
+
+
+def check_serial(cfg: Config, timeout: float = 5.0, agent: bool = False) -> Check:
+    """Open the port and handshake, unless the running agent owns it (never disturb a print)."""
     port = cfg.serial.port
     if not os.path.exists(port):
         return Check(FAIL, "serial", f"no device at {port}",
@@ -41,12 +59,19 @@ def check_serial(cfg: Config, timeout: float = 5.0) -> Check:
     if not os.access(port, os.R_OK | os.W_OK):
         return Check(FAIL, "serial", f"{port}: permission denied",
                      "the agent's user must be in the 'dialout' group (make install does this)")
+    if agent:
+        return Check(INFO, "serial", f"{port}: in use by the running fabedge agent (not opened)")
     from edge.stream import open_driver
 
     driver = open_driver(cfg, lambda _event: None)
     try:
         connected = driver.open(timeout=timeout)
     except Exception as exc:  # any driver failure is reported, never raised
+        if _lock_refused(exc):
+            return Check(WARN, "serial", f"{port}: held by another program (not the {AGENT_UNIT} service; "
+                                         f"not opened)",
+                         f"if it is `fabedge run` in a terminal, that is fine; otherwise `fuser -v {port}` "
+                         f"names it. Do not power-cycle the controller: a print may be running")
         return Check(FAIL, "serial", f"{port} @ {cfg.serial.baud}: the firmware does not answer ({exc})",
                      f"check serial.baud (the firmware's BAUDRATE) and serial.protocol = "
                      f"'{cfg.serial.protocol}'; power-cycle the controller")
@@ -78,7 +103,8 @@ def check_camera(cfg: Config) -> Check:
                                f"reprojection {reg.reprojection_mm:.2f} mm")
 
 
-def check_gpio(cfg: Config) -> Check:
+def check_gpio(cfg: Config, agent: bool = False) -> Check:
+    """Claim every panel pin once, unless the running agent holds them (STOP must keep working)."""
     from drivers.gpio import GpioError, Pins
 
     p = cfg.panel
@@ -87,12 +113,18 @@ def check_gpio(cfg: Config) -> Check:
     if len(set(buttons + leds)) != len(buttons + leds):
         return Check(FAIL, "gpio", f"a BCM pin is used twice in [panel]: {sorted(buttons + leds)}",
                      "give every button and LED its own pin")
+    if not buttons or p.start == 0 or p.stop == 0:
+        return Check(FAIL, "gpio", "START and STOP buttons are required (panel.start, panel.stop)",
+                     "wire START and STOP and set their pins")
+    if agent:
+        return Check(INFO, "gpio", f"{len(buttons) + len(leds)} panel pins held by the agent (not claimed)")
     try:
         with warnings.catch_warnings():  # gpiozero warns once per factory it falls back from
             warnings.simplefilter("ignore")
             pins = Pins(p.pin_factory)
     except GpioError as exc:
-        return Check(FAIL, "gpio", str(exc), "on a Pi: install python3-lgpio; elsewhere set panel.pin_factory")
+        return Check(FAIL, "gpio", str(exc), "on a Pi: the venv needs lgpio (`sudo make install` adds it on "
+                                             "ARM); elsewhere set panel.pin_factory")
     try:
         for pin in buttons:
             pins.button(pin, 1.0, lambda: None, lambda: None)
@@ -102,9 +134,6 @@ def check_gpio(cfg: Config) -> Check:
         return Check(FAIL, "gpio", str(exc), "the pin is busy or not a GPIO: check [panel] and other services")
     finally:
         pins.close()
-    if not buttons or p.start == 0 or p.stop == 0:
-        return Check(FAIL, "gpio", "START and STOP buttons are required (panel.start, panel.stop)",
-                     "wire START and STOP and set their pins")
     return Check(OK, "gpio", f"{len(buttons) + len(leds)} panel pins claimed ({p.pin_factory})")
 
 
@@ -171,9 +200,11 @@ def check_power(cfg: Config, run: Callable[..., subprocess.CompletedProcess] = s
     return Check(OK, "power", "no under-voltage or throttling")
 
 
-def run_all(cfg: Config, timeout: float = 5.0) -> list[Check]:
+def run_all(cfg: Config, timeout: float = 5.0, agent: bool | None = None) -> list[Check]:
+    """Every check in order; `agent` None asks systemd whether the agent is running."""
+    live = agent_active() if agent is None else agent
     checks: list[Callable[[], Check]] = [
-        lambda: check_serial(cfg, timeout), lambda: check_camera(cfg), lambda: check_gpio(cfg),
+        lambda: check_serial(cfg, timeout, live), lambda: check_camera(cfg), lambda: check_gpio(cfg, live),
         lambda: check_broker(cfg, timeout), lambda: check_clock(cfg), lambda: check_disk(cfg),
         lambda: check_numba_cache(cfg), lambda: check_power(cfg),
     ]
