@@ -9,11 +9,18 @@ STOP is never behind the stream. Every refusal or alarm ends in a Paused or
 JobFailed event carrying GRBL's own sentence; nothing continues "anyway".
 
 A line answered `error:N` is never skipped silently (`line_error_policy`):
-`stop` fails the job (feed hold, then soft reset, so the queued moves do not
-keep cutting); `resend` sends the line once more at once, with a
-FirmwareMessage saying so, and fails the job if it is refused again. GRBL has
-already run the lines queued behind it, so the re-sent line runs out of order:
-where the order of the path matters, `stop` is the safe choice.
+`stop` (the default) fails the job: the reader writes feed hold the moment the
+error arrives (laser off: GRBL's laser mode cuts power while held), then soft
+reset flushes what GRBL had queued behind the lost line, so those moves never
+run. `resend` is an explicit opt-in that REORDERS the path: GRBL has already
+queued the lines sent after the lost one, so they run first and the re-sent
+line runs after them (a move fired out of order, laser on); the FirmwareMessage
+says how many lines it jumps. Refused again, the job fails.
+
+The port is opened exclusively (a second program, `fabedge doctor` included,
+cannot write into a running stream) and DTR is left as the OS opened it: with
+HUPCL cleared it stays up across restarts, so an Arduino GRBL is never reset by
+the host coming back.
 
 Threads: a reader (parses every reply and posts events), a status poller
 (`?` at `status_hz`) and one streaming thread per job.
@@ -42,10 +49,11 @@ class GrblDriver(JobStreaming, MachineDriver):
     """A GRBL 1.1 / grblHAL controller. Options: rx_buffer, status_hz, line_error_policy, timeout_s."""
 
     def __init__(self, port: str, baud: int, on_event: EventSink, *, rx_buffer: int = 128,
-                 status_hz: float = 5.0, line_error_policy: str = "resend", timeout_s: float = 10.0,
+                 status_hz: float = 5.0, line_error_policy: str = "stop", timeout_s: float = 10.0,
                  **_other: object):
         if line_error_policy not in ("resend", "stop"):
-            raise DriverError(f"line_error_policy {line_error_policy!r}: use 'resend' or 'stop'")
+            raise DriverError(f"line_error_policy {line_error_policy!r}: use 'stop' (safe) or 'resend' "
+                              "(re-sends a lost line after those GRBL already queued: out of order)")
         self.port, self.baud, self._on_event = port, baud, on_event
         self.rx_size = max(16, rx_buffer - 1)          # GRBL keeps one byte of RX_BUFFER_SIZE free
         self.status_interval = 1.0 / max(0.2, status_hz)
@@ -71,15 +79,19 @@ class GrblDriver(JobStreaming, MachineDriver):
     def open(self, timeout: float = 10.0) -> Connected:
         ser = serial.Serial()
         ser.port, ser.baudrate, ser.timeout, ser.write_timeout = self.port, self.baud, 0.05, 5.0
-        ser.dtr = False                                 # never pulse DTR: it resets most boards
-        ser.rts = False
-        try:
+        ser.exclusive = True            # nobody else (doctor, a second agent) may write into a running stream
+        try:                            # DTR stays as opened: a low-then-high DTR resets an Arduino GRBL
             ser.open()
+        except (serial.SerialException, OSError) as exc:
+            raise DriverError(f"cannot open {self.port}: {exc} (is another program, e.g. a second fabedge "
+                              "or `fabedge doctor`, using the port?)") from None
+        try:
             attrs = termios.tcgetattr(ser.fileno())
             attrs[2] &= ~termios.HUPCL                  # closing must not drop DTR (a reset on next open)
             termios.tcsetattr(ser.fileno(), termios.TCSANOW, attrs)
-        except (serial.SerialException, OSError, termios.error) as exc:
-            raise DriverError(f"cannot open {self.port}: {exc}") from None
+        except termios.error as exc:
+            ser.close()
+            raise DriverError(f"cannot configure {self.port}: {exc}") from None
         self._ser, self._open, self._last_rx = ser, True, time.monotonic()
         for name, target in (("reader", self._read_loop), ("status", self._poll_loop)):
             t = threading.Thread(target=target, name=f"grbl-{name}", daemon=True)
@@ -233,10 +245,20 @@ class GrblDriver(JobStreaming, MachineDriver):
             why = f"line {sent.line} ({sent.data.decode('ascii', 'replace')}): {error_sentence(error)}"
             if self.policy == "resend" and not sent.resent:
                 job.ahead.appendleft((sent.line, sent.data, True))
-                self._emit(FirmwareMessage(f"{why}; re-sending the line once"))
+                jumped = sum(1 for s in self._inflight if s.done is None)
+                self._emit(FirmwareMessage(f"{why}; re-sending the line once, out of order: after the "
+                                           f"{jumped} lines GRBL had already queued behind it"))
             else:
+                self._hold_now()
                 again = " (again after re-sending it)" if sent.resent else ""
                 self._finish(job, "failed", why + again, halt=True)
+
+    def _hold_now(self) -> None:
+        """Feed hold from the reader the moment a job must stop: the queued moves stop (laser off) now."""
+        try:
+            self._write(RT_HOLD)
+        except DriverError:
+            pass                                        # the port is gone: _lost reports it
 
     def _on_status(self, text: str) -> None:
         st = parse_status(text)

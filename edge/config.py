@@ -48,8 +48,9 @@ class SerialSection:
     rx_buffer: int = _spec(128, lo=16, hi=65536, doc="controller receive buffer, bytes (Marlin RX_BUFFER_SIZE, GRBL RX)")
     command_slots: int = _spec(4, lo=1, hi=64, doc="Marlin BUFSIZE: commands queued in the firmware")
     timeout_s: float = _spec(10.0, lo=0.5, hi=600.0, doc="silence before the firmware is probed")
-    line_error_policy: str = _spec("resend", choices=("resend", "stop"),
-                                   doc="GRBL: on error:N re-send the line once, or stop the job")
+    line_error_policy: str = _spec("stop", choices=("stop", "resend"),
+                                   doc="GRBL error:N on a line: stop the job (safe), or re-send it once "
+                                       "AFTER the lines GRBL already queued (out of order)")
     status_hz: float = _spec(5.0, lo=0.2, hi=20.0, doc="GRBL status poll rate")
 
 
