@@ -33,7 +33,7 @@ from edge.agent_laser import LaserMixin
 from edge.agent_run import RunMixin
 from edge.config import Config
 from edge.events import DriverReady, DriverUnavailable, LinkChanged, Shutdown
-from edge.jobs import Job, JobStore
+from edge.jobs import FINISHED, Job, JobStore
 from edge.panel import Panel
 from edge.sdnotify import Notifier
 
@@ -75,6 +75,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
         self.announced_state = ""
         self.temps: dict[str, tuple[float, float]] = {}
         self.position: tuple[float, ...] = ()
+        self.machine_status: dict[str, Any] | None = None
         self._running = False
         self._stopped = threading.Event()
         self._last_flush = 0.0
@@ -310,6 +311,7 @@ class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
         state = self.store.machine_state()
         job = self.store.active() or self.store.next_staged()
         out: dict[str, Any] = {"state": state, "fault": self.store.get_meta("fault"),
+                               "temperatures": self.temperature_fields(),
                                "queue": len([j for j in self.store.list(200, open_only=True)
                                              if j.state == "staged"])}
         if job is not None:
@@ -339,16 +341,21 @@ class Agent(JobsMixin, RunMixin, InspectMixin, LaserMixin):
 
     def announce(self, job: Job, event_type: str, extra: dict[str, Any] | None = None) -> None:
         """Publish a job event (the change is already committed) and the new machine state."""
+        used = self.laser_used.pop(job.id, None) if job.state in FINISHED else None
         if self.telemetry is not None:
             payload = {"job_id": job.id, "design": job.design, "name": job.name, "state": job.state,
-                       "source": job.source, **(extra or {})}
+                       "source": job.source, **(extra or {}), **({"laser_used": used} if used else {})}
             self.telemetry.event(event_type, payload)
         self.refresh_state()
 
+    def temperature_fields(self) -> dict[str, dict[str, float]]:
+        return {k: {"actual": a, "target": t} for k, (a, t) in self.temps.items()}
+
     def sample_payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state": self.store.machine_state(),
-                               "temperatures": {k: {"actual": a, "target": t} for k, (a, t) in self.temps.items()},
+        out: dict[str, Any] = {"state": self.store.machine_state(), "temperatures": self.temperature_fields(),
                                "position": list(self.position)}
+        if self.machine_status is not None:          # GRBL status reports: controller state, feed, power
+            out["machine"] = self.machine_status
         job = self.store.active()
         if job is not None and job.state in ("running", "paused"):
             out["job"] = {"id": job.id, **self.progress_fields(job)}

@@ -34,6 +34,7 @@ class LaserMixin:
     def init_laser(self) -> None:
         self.laser_toolpaths: dict[str, Any] = {}
         self._laser_checking: set[str] = set()
+        self.laser_used: dict[str, dict[str, Any]] = {}     # job id -> laser use, until announced
 
     def laser_handlers(self) -> dict[type, Callable[[Any], None]]:
         return {LaserChecked: self.on_laser_checked}
@@ -82,6 +83,9 @@ class LaserMixin:
             return
         from edge.laser import WearCounter, laser_use_until
         seconds, mm = laser_use_until(tp, last_line)
+        # what really ran, for this job's job.done / job.failed / job.cancelled (see announce)
+        self.laser_used[job.id] = {"laser_on_s": round(seconds, 3), "laser_on_mm": round(mm, 3),
+                                   "last_line": last_line}
         totals = WearCounter(self.state_dir / "laser-wear.json").add(seconds, mm)
         self.laser_wear = totals
         self.publish_birth()

@@ -305,6 +305,7 @@ class RunMixin:
     def on_status(self, event: MachineStatus) -> None:
         if event.position:
             self.position = tuple(event.position)
+        self.machine_status = {"state": event.state, "feed": event.feed, "power": event.power}
 
     def on_firmware_message(self, event: FirmwareMessage) -> None:
         log.debug("firmware: %s", event.text)

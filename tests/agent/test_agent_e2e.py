@@ -115,6 +115,8 @@ def test_agent_offer_to_part_counted_and_nothing_moves_without_start(rig_factory
     wait_for(lambda: rig.events("part.outcome"), 30, "part.outcome at the subscriber")
     time.sleep(0.3)
     assert rig.states() == ["idle", "staged", "armed", "running", "awaiting_bed_clear", "idle"]
+    done_state = [m for t, m in list(rig.messages) if t.endswith("/state") and m["state"] == "awaiting_bed_clear"]
+    assert done_state[0]["temperatures"]["T0"]["actual"] > 0      # retained state carries temperatures
     (outcome,) = rig.events("part.outcome")
     assert (outcome["job_id"], outcome["design"], outcome["parts"], outcome["outcome"]) == ("nut-1", "m3-nut", 4, "good")
     types = [m["id"] and t.rsplit("/", 1)[1] for t, m in rig.messages if "/evt/" in t]
@@ -470,6 +472,11 @@ def test_agent_laser_job_needs_laser_mode_then_cuts_and_counts_wear(broker, tmp_
         assert started["laser"]["power_mode"] == "M4" and started["laser"]["laser_on_mm"] > 100
         wear = json.loads((Path(rig.cfg.paths.state_dir) / "laser-wear.json").read_text())
         assert wear["jobs"] == 1 and wear["laser_on_mm"] > 100
+        wait_for(lambda: rig.events("job.done"), 30, "job.done")
+        used = rig.events("job.done")[0]["laser_used"]             # what this job really burned
+        assert used["laser_on_mm"] == pytest.approx(wear["laser_on_mm"], rel=1e-3) and used["laser_on_s"] > 0
+        wait_for(lambda: any("machine" in smp for t, m in list(rig.messages) if t.endswith("/tele")
+                             for smp in m["samples"]), 30, "GRBL status in tele")
         cut = [c for c in rig.executed()[n0:] if not c.startswith("$")]
         assert cut == [c.replace(" ", "") for c in job_commands(plate)]    # GRBL drops the spaces
         rig.press("bed_clear", hold_s=1.2)
