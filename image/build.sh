@@ -16,9 +16,27 @@ if [ ! -x "$pigen/build.sh" ]; then
 	echo "  (or set PIGEN_DIR), then run 'make image' again." >&2
 	exit 2
 fi
+# The image has no first-boot user wizard (DISABLE_FIRST_BOOT_USER_RENAME=1), so the `lab` user's
+# login comes from the builder: an SSH public key (then SSH takes keys only) and/or a password.
+# Neither is stored in the repository.
+if [ -z "${PUBKEY_SSH_FIRST_USER:-}" ] && [ -z "${FIRST_USER_PASS:-}" ]; then
+	echo "make image: the 'lab' user needs a way to log in; set one (or both) of" >&2
+	echo "  PUBKEY_SSH_FIRST_USER=\"\$(cat ~/.ssh/id_ed25519.pub)\"   (SSH with this key only), or" >&2
+	echo "  FIRST_USER_PASS='a long password'                     (SSH and console with a password)" >&2
+	echo "  e.g. PUBKEY_SSH_FIRST_USER=\"\$(cat ~/.ssh/id_ed25519.pub)\" make image" >&2
+	exit 2
+fi
 rm -rf "$pigen/stage-fabedge"
 cp -r "$here/stage-fabedge" "$pigen/stage-fabedge"
 cp "$here/config" "$pigen/config"
+{
+	echo "# first-user login from make image's environment (docs/install.md)"
+	[ -z "${FIRST_USER_PASS:-}" ] || printf 'FIRST_USER_PASS=%q\n' "$FIRST_USER_PASS"
+	if [ -n "${PUBKEY_SSH_FIRST_USER:-}" ]; then
+		printf 'PUBKEY_SSH_FIRST_USER=%q\n' "$PUBKEY_SSH_FIRST_USER"
+		[ -n "${FIRST_USER_PASS:-}" ] || echo "PUBKEY_ONLY_SSH=1"
+	fi
+} >>"$pigen/config"
 # The source travels inside the stage (pi-gen's Docker build sees only its own tree).
 install -d "$pigen/stage-fabedge/01-fabedge/files"
 tar -C "$src" --exclude=.git --exclude=.venv --exclude=.cache --exclude=bench/out --exclude='bench/.venv-*' \

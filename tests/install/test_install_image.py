@@ -31,3 +31,35 @@ def test_make_image_without_pigen_says_what_it_needs(tmp_path):
     assert out.returncode != 0
     assert f"pi-gen not found at {tmp_path / 'no-pi-gen'}" in out.stderr
     assert "PIGEN_DIR" in out.stderr
+
+
+def _fake_pigen(tmp_path: Path) -> Path:
+    pigen = tmp_path / "pi-gen"
+    pigen.mkdir()
+    for name in ("build.sh", "build-docker.sh"):
+        (pigen / name).write_text(f"#!/bin/sh\ntouch {pigen}/RAN\n")
+        (pigen / name).chmod(0o755)
+    return pigen
+
+
+def test_make_image_refuses_an_image_nobody_can_log_in_to(tmp_path):
+    pigen = _fake_pigen(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("FIRST_USER_PASS", "PUBKEY_SSH_FIRST_USER")}
+    out = subprocess.run(["make", "-s", "image"], cwd=ROOT, capture_output=True, text=True,
+                         env={**env, "PIGEN_DIR": str(pigen)}, timeout=60)
+    assert out.returncode == 2
+    assert "'lab' user needs a way to log in" in out.stderr
+    assert "PUBKEY_SSH_FIRST_USER" in out.stderr and "FIRST_USER_PASS" in out.stderr
+    assert not (pigen / "RAN").exists() and not (pigen / "config").exists()
+
+
+def test_image_config_keeps_no_password_and_docs_agree():
+    config = (ROOT / "image" / "config").read_text()
+    assert "DISABLE_FIRST_BOOT_USER_RENAME=1" in config and "FIRST_USER_NAME=lab" in config
+    assert not any(line.startswith(("FIRST_USER_PASS", "PUBKEY_SSH")) for line in config.splitlines())
+    build = (ROOT / "image" / "build.sh").read_text()
+    assert "printf 'FIRST_USER_PASS=%q\\n'" in build and "PUBKEY_ONLY_SSH=1" in build
+    docs = (ROOT / "docs" / "install.md").read_text()
+    assert "PUBKEY_SSH_FIRST_USER" in docs and "FIRST_USER_PASS" in docs
+    packages = (STAGE / "00-packages" / "00-packages").read_text().split()
+    assert {"swig", "liblgpio-dev"} <= set(packages)   # lgpio's sdist builds if no wheel fits
