@@ -30,7 +30,7 @@ import serial
 from drivers import marlin_protocol as proto
 from drivers.base import (Connected, Disconnected, DriverError, DriverEvent, EventSink, FirmwareMessage, JobLines,
                           LineAcked, MachineDriver, Temperatures)
-from drivers.marlin_job import MarlinJob, Waiter, clean
+from drivers.marlin_job import DEFAULT_CANCEL_GCODE, MarlinJob, Waiter, clean
 from drivers.marlin_window import Entry, Window
 
 SETTLE_S = 0.03            # quiet time after a Resend before re-sending (follow-on errors arrive meanwhile)
@@ -43,6 +43,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
     def __init__(self, port: str, baud: int = 115200, on_event: EventSink | None = None, *,
                  rx_buffer: int = 128, command_slots: int = 4, timeout_s: float = 10.0,
                  park_gcode: tuple[str, ...] | list[str] = (), restore_gcode: tuple[str, ...] | list[str] = (),
+                 cancel_gcode: tuple[str, ...] | list[str] = DEFAULT_CANCEL_GCODE,
                  max_line_length: int = 96, probe_attempts: int = 2, autoreport_s: int = 2,
                  clean_lines: int = 200) -> None:
         self.port, self.baud = port, baud
@@ -50,6 +51,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self.timeout_s = timeout_s
         self.park_gcode = [g.encode() for g in park_gcode]
         self.restore_gcode = [g.encode() for g in restore_gcode]
+        self.cancel_gcode = [_host_line(g, "cancel_gcode") for g in cancel_gcode]
         self.max_line_length = max_line_length
         self.probe_attempts = probe_attempts
         self.autoreport_s = autoreport_s
@@ -91,6 +93,9 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self._probes = 0
         self._force_send = False
         self._busy = False
+        self._wait_breaks = 0           # M108s sent for the current cancel
+        self._break_acked = 0           # acked_n when the last one went out
+        self._cancel_queued = False     # cancel_gcode handed to the host queue
 
     # ---- public API --------------------------------------------------------------
     def open(self, timeout: float = 10.0) -> Connected:
@@ -147,6 +152,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
         self._call(self._do_resume)
 
     def cancel(self) -> None:
+        """Stop feeding the job, break any heat wait (M108), then send cancel_gcode (heaters off)."""
         self._call(self._do_cancel)
 
     def emergency_stop(self) -> None:
@@ -302,6 +308,7 @@ class MarlinDriver(MarlinJob, MachineDriver):
             self.stats["line_errors"] += 1
         elif kind == proto.BUSY:
             self._last_progress = now
+            self._on_busy()
         elif kind == proto.FATAL:
             self._fail(f"printer halted: {text}")
         elif kind == proto.START:
@@ -481,6 +488,15 @@ class MarlinDriver(MarlinJob, MachineDriver):
         elif self._job_state == "running" and not self._job_exhausted:
             self._fresh = self._next_job_line()
         return self._fresh
+
+
+def _host_line(text: str, what: str) -> bytes:
+    """One command the host sends on its own: no comment, no line break, no framing of its own."""
+    payload = clean(text.encode())
+    if not payload or any(c in payload for c in b"\r\n*") or payload[:1] in (b"N", b"n"):
+        raise DriverError(f"{what}: {text!r} is not one plain G-code command")
+    return payload
+
 
 def _keep_dtr_on_close(fd: int) -> None:
     """Clear HUPCL so closing the port does not drop DTR (the next open would reset the board)."""

@@ -1,7 +1,16 @@
 """The job's life inside the Marlin driver, on its reader thread: taking lines
 from the job, finishing only when the end is proven, pausing (drain, park,
-record the position with M114), resuming, cancelling, and failing for good
-(controller reset, kill, silence) so that nothing more is ever sent.
+record the position with M114), resuming, cancelling into a safe state, and
+failing for good (controller reset, kill, silence) so that nothing more is
+ever sent.
+
+Cancel (as OctoPrint and Prusa's firmware do it): job lines stop at once
+(between whole lines, so the numbered window stays exact); a numbered M108
+goes out ahead of the window, because Marlin's emergency parser must see it
+while the firmware sits in an M109/M190 wait with every buffer full; then the
+cancel G-code (heaters and fan off by default, no moves) goes through the
+window like any host command, and JobCancelled is reported once all of it is
+acknowledged.
 
 A mixin of MarlinDriver: it works on the driver's window and queues and is
 never used on its own.
@@ -12,8 +21,14 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from drivers import marlin_protocol as proto
 from drivers.base import DriverEvent, FirmwareMessage, JobCancelled, JobFailed, JobFinished, Paused, Resumed
 from drivers.marlin_window import Entry
+
+# What a cancel leaves the printer in: hotend, bed and part fan off; nothing moves (no homing, no park).
+DEFAULT_CANCEL_GCODE = ("M104 S0", "M140 S0", "M107")
+BREAK_WAIT = b"M108"         # Marlin's emergency parser: ends an M109/M190 (or M0) wait as its bytes arrive
+MAX_WAIT_BREAKS = 8          # M108s per cancel: one at once, more on `busy:` (a queued M109 may start later)
 
 
 class Waiter:
@@ -88,8 +103,16 @@ class MarlinJob:
                 self._hostq.append(Entry(g))
             self._hostq.append(Entry(b"M114", waiter=step))
             self._pump()
-        elif state == "cancelling" and not win.inflight and not win.resending:
-            self._end_job(JobCancelled(last_acked_line=self._job_last_line))
+        elif state == "cancelling" and not win.resending and not self._job_inflight():
+            if not self._cancel_queued:                # every job line is in: the cancel G-code goes last
+                self._cancel_queued = True
+                self._hostq.extend(Entry(g) for g in self.cancel_gcode)
+                self._pump()
+            elif not win.inflight and not self._hostq and self._fresh is None:
+                self._end_job(JobCancelled(last_acked_line=self._job_last_line))
+
+    def _job_inflight(self) -> bool:
+        return any(e.file_line is not None for e in self.win.inflight)
 
     def _parked(self) -> None:
         if self._job_state == "parking" and not self._dead:
@@ -117,11 +140,39 @@ class MarlinJob:
         self._emit(Resumed())
 
     def _do_cancel(self) -> None:
-        if self._job_state == "idle":
+        if self._job_state in ("idle", "cancelling") or self._dead:
             return
         self._job_state = "cancelling"
         self._fresh = None if (self._fresh and self._fresh.file_line is not None) else self._fresh
-        self._check_job_progress()
+        self._cancel_queued = False
+        self._wait_breaks = 0
+        self._break_wait()
+        self._pump()
+
+    def _break_wait(self) -> None:
+        """Send a numbered M108 now, past the window: a firmware blocked in a heat wait reads no
+        serial, so a windowed line would wait for the heat-up it is meant to end. Its bytes reach
+        the emergency parser even when RX is full; a part RX drops is re-sent on Marlin's Resend."""
+        win = self.win
+        if self._dead or self._ser is None or self._wait_breaks >= MAX_WAIT_BREAKS:
+            return
+        self._wait_breaks += 1
+        self._break_acked = win.acked_n
+        self.stats["wait_breaks"] += 1
+        if win.resending or self._settle_until:
+            self._hostq.appendleft(Entry(BREAK_WAIT))     # a rewind is under way: numbers must stay in order
+            return
+        entry = win.number(Entry(BREAK_WAIT), proto.frame(win.next_n, BREAK_WAIT))
+        self._write(entry.wire)
+        win.sent(entry)
+        self.stats["lines_sent"] += 1
+
+    def _on_busy(self) -> None:
+        """`busy:` while job lines are still in the firmware after a cancel: if it moved on since the
+        last M108 (a queued M109 started after it), break the new wait too; a long G4 or G28 that
+        merely goes on asks for nothing more."""
+        if self._job_state == "cancelling" and self._job_inflight() and self.win.acked_n > self._break_acked:
+            self._break_wait()
 
     def _end_job(self, event: DriverEvent) -> None:
         self._job_state = "idle"
