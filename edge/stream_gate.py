@@ -78,7 +78,7 @@ class StartGate:
         self.machine_id = cfg.machine.id
         self.driver = driver
         self.events: queue.Queue[AgentEvent] = queue.Queue(maxsize=64)
-        self.stop_pressed = False
+        self._hook_paused = False
         self.panel = Panel(p, self._post, stop_hook=self._stop_now, pins=make_pins(p.pin_factory))
         self.panel.show("staged", link_up=False)
 
@@ -90,11 +90,11 @@ class StartGate:
 
     def _stop_now(self) -> None:
         """STOP from the button's thread: stop feeding at once, as the agent does."""
-        self.stop_pressed = True
         d = self.driver
         if d is not None and d.busy:
             try:
                 d.pause("operator (STOP)")
+                self._hook_paused = True
             except Exception:
                 d.emergency_stop()
 
@@ -105,7 +105,6 @@ class StartGate:
                 self.events.get_nowait()
             except queue.Empty:
                 break
-        self.stop_pressed = False
         self.panel.show("armed", link_up=False)
         say(f"press START on {self.machine_id} to begin (STOP cancels)")
         try:
@@ -131,9 +130,14 @@ class StartGate:
             return None
 
     def handle(self, event: AgentEvent, paused: bool) -> None:
-        """Panel presses while streaming: PAUSE toggles, START resumes, STOP held cancels (STOP already paused)."""
+        """Panel presses while streaming: PAUSE toggles, START resumes, STOP pauses (if its hook could not: the
+        job had not begun when it went down), STOP held cancels."""
         d = self.driver
-        if isinstance(event, StopHeld):
+        if isinstance(event, StopPressed):
+            if not self._hook_paused and not paused and d.busy:
+                d.pause("operator (STOP)")
+            self._hook_paused = False
+        elif isinstance(event, StopHeld):
             d.cancel()
         elif isinstance(event, PauseToggled):
             if paused:

@@ -211,3 +211,41 @@ def test_stream_gate_applies_to_grbl_lasers_too(tmp_path, real_port, capsys):
         assert "done:" in run.out and [ln for ln in sim.executed if ln.startswith("G1")]
     finally:
         sim.stop()
+
+
+def test_stream_gate_stop_pressed_just_before_the_job_began_still_pauses_it(tmp_path, real_port):
+    """STOP down in the instant between START and the first line: the hook had nothing to pause; the loop does."""
+    import queue as queue_mod
+
+    from drivers.base import Paused
+    from edge import config
+    from edge.stream import open_driver
+    from edge.toolpath import command_lines, load
+
+    sim = VirtualMarlin(time_scale=2.0, advanced_ok=True)
+    events: queue_mod.Queue = queue_mod.Queue()
+    cfg = config.load(_config(tmp_path))
+    driver = open_driver(cfg, events.put, port=sim.start())
+    gate = stream_gate.StartGate(cfg, driver)
+    try:
+        driver.open(timeout=15)
+        _tap(real_port, STOP)                                             # not busy yet: the hook cannot pause
+        assert not driver.busy
+        driver.start_job(command_lines(load(str(_gcode(tmp_path, 400)))))
+        press = gate.next_event()
+        assert press is not None
+        gate.handle(press, paused=False)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if isinstance(events.get(timeout=0.1), Paused):
+                    break
+            except queue_mod.Empty:
+                pass
+        else:
+            pytest.fail("STOP pressed before the job began did not pause it")
+        assert len(_job_executed(sim)) < 400
+    finally:
+        gate.close()
+        driver.close()
+        sim.stop()
