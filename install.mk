@@ -24,6 +24,11 @@ install:
 	$(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q .
+	@# On a Pi the panel needs lgpio in this venv (the unit sets GPIOZERO_PIN_FACTORY=lgpio):
+	@# stop here rather than install an agent whose STOP button cannot work.
+	@case "$$(uname -m)" in aarch64|armv7l) $(VENV)/bin/python -c "import lgpio" || { \
+	  echo "make install: lgpio did not install into $(VENV) (no wheel for this Python?):" \
+	    "apt-get install swig liblgpio-dev and run make install again" >&2; exit 1; };; esac
 	@# Scripts and activate name the staging path; rewrite them to the final one.
 	@if [ -n "$(DESTDIR)" ]; then \
 	  grep -rlI --null "$(VENV)" $(VENV)/bin $(VENV)/pyvenv.cfg | xargs -0 -r sed -i "s#$(VENV)#$(PREFIX)#g"; fi

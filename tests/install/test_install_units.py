@@ -140,3 +140,8 @@ def test_udev_parser_rejects_mistakes():
         _parse_rules('KERNEL=="ttyACM*", SYMLNK+="x"')
     with pytest.raises(AssertionError, match="cannot parse"):
         _parse_rules('KERNEL=="ttyACM*" SYMLINK+="x" oops')
+
+
+def test_make_install_refuses_a_pi_venv_without_lgpio():
+    text = (ROOT / "install.mk").read_text()
+    assert 'aarch64|armv7l) $(VENV)/bin/python -c "import lgpio"' in text and "exit 1" in text
