@@ -1,4 +1,7 @@
-"""`fabedge doctor [--config C]`: check serial, camera, GPIO, broker, clock, disk, numba cache and power."""
+"""`fabedge doctor [--config C]`: check serial, camera, GPIO, broker, clock, disk, numba cache and power.
+
+Safe on a live machine: while fabedge.service is active its port and pins are reported, not touched.
+"""
 
 from __future__ import annotations
 
