@@ -62,13 +62,13 @@ def _yield_to_streaming() -> None:
     so vision never starves the streaming thread nor costs the agent its memory."""
     try:
         os.nice(10)
-    except OSError:
-        pass
+    except OSError as exc:            # e.g. a sandbox that filters setpriority: say so, go on
+        log.warning("inspection worker could not lower its CPU priority: %s", exc)
     try:
         with open("/proc/self/oom_score_adj", "w") as f:   # raising it needs no privilege
             f.write("800")
-    except OSError:
-        pass
+    except OSError as exc:
+        log.warning("inspection worker could not raise its OOM score: %s", exc)
 
 
 def _worker_main(cfg: Any, overlay_dir: str, requests: Any, results: Any) -> None:
