@@ -59,6 +59,7 @@ install:
 uninstall:
 	$(MAKE) -f install.mk PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) uninstall
 
+# needs PUBKEY_SSH_FIRST_USER="$(cat ~/.ssh/id_ed25519.pub)" or FIRST_USER_PASS=... (docs/install.md)
 image:
 	$(MAKE) -f install.mk image
 
