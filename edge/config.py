@@ -9,6 +9,7 @@ value and what is allowed, so a lab manager can fix it without reading code.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import tomllib
 import typing
@@ -177,6 +178,8 @@ class StreamSection:
     """Pause/park behaviour of the host."""
     park_gcode: list[str] = _spec(["G91", "G1 Z5 F600", "G90"])
     restore_gcode: list[str] = _spec(["G91", "G1 Z-5 F600", "G90"])
+    cancel_gcode: list[str] = _spec(["M104 S0", "M140 S0", "M107"],
+                                    doc="sent after a cancel (after M108 ends any heat wait): heaters off, no moves")
 
 
 @dataclass(frozen=True)
@@ -271,9 +274,48 @@ def _cross_check(cfg: Config) -> None:
         other = next((n for n, p in pins[:i] if p == pin), None)
         if other:
             raise ConfigError(f"{src}: panel.{name} = {pin}: pin {pin} is already panel.{other}")
+    _check_cancel_gcode(cfg)
     for i, m in enumerate(cfg.camera.markers):
         if len(m) != 3:
             raise ConfigError(f"{src}: camera.markers[{i}] = {m!r}: expected [id, x_mm, y_mm]")
+
+
+# A cancel may come from afar with nobody at the machine: its G-code must not move, home, heat or wait.
+_CANCEL_REFUSED = {"G0", "G1", "G2", "G3", "G4", "G5", "G28", "G29", "G30", "M0", "M1", "M109", "M190", "M191", "M112",
+                   "M303", "M600"}
+
+
+def _check_cancel_gcode(cfg: Config) -> None:
+    """stream.cancel_gcode: plain commands, none forbidden or moving, and hotend and bed switched off."""
+    src, seen = cfg.source, set()
+    forbidden = {c.strip().upper() for c in cfg.limits.forbidden}
+    for i, line in enumerate(cfg.stream.cancel_gcode):
+        where = f"{src}: stream.cancel_gcode[{i}] = {line!r}"
+        words = line.strip().upper().split()
+        if not words or any(c in line for c in ";*\r\n") or words[0][0] not in "GMT" or words[0].startswith("N"):
+            raise ConfigError(f"{where}: expected one plain G-code command such as 'M104 S0'")
+        digits = "".join(itertools.takewhile(str.isdigit, words[0][1:]))
+        if not digits:
+            raise ConfigError(f"{where}: expected one plain G-code command such as 'M104 S0'")
+        head = words[0][0] + str(int(digits))                  # G01X5 -> G1
+        if head in forbidden:
+            raise ConfigError(f"{where}: {head} is a forbidden command on this machine (limits.forbidden)")
+        if head in _CANCEL_REFUSED:
+            raise ConfigError(f"{where}: {head} moves, homes, waits or halts; a cancel must leave the machine still")
+        if head in ("M104", "M140", "M141") and any(w[0] in "SR" and _number(w[1:]) != 0.0 for w in words[1:]):
+            raise ConfigError(f"{where}: a cancel must switch heaters off (S0), not heat")
+        if head in ("M104", "M140"):
+            seen.add(head)
+    if {"M104", "M140"} - seen:
+        raise ConfigError(f"{src}: stream.cancel_gcode = {list(cfg.stream.cancel_gcode)!r}: must switch the "
+                          "hotend and the bed off (M104 S0 and M140 S0)")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return None
 
 
 def _type_name(tp: Any) -> str:

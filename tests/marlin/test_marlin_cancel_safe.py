@@ -91,3 +91,22 @@ def test_marlin_cancel_gcode_is_configurable_and_checked(rig):
     for bad in (["M104 S0\nG28"], [""], ["N5 M104 S0*12"]):
         with pytest.raises(DriverError, match="cancel_gcode"):
             MarlinDriver("/dev/null", cancel_gcode=bad)
+
+
+def test_marlin_cancel_gcode_config_refuses_unsafe_sequences():
+    from edge import config
+    from edge.errors import ConfigError
+
+    assert tuple(config.default().stream.cancel_gcode) == DEFAULT_CANCEL_GCODE     # config and driver agree
+    ok = config.from_dict({"stream": {"cancel_gcode": ["M104 S0", "M140 S0", "M107", "M84"]}}, "lab.toml")
+    assert ok.stream.cancel_gcode[-1] == "M84"
+    refused = {
+        "G28": "moves, homes", "G1X5": "moves, homes", "M109 S0": "waits", "M500": "forbidden",
+        "M104 S200": "switch heaters off", "M107 ; fan": "one plain G-code command", "": "one plain",
+    }
+    for line, why in refused.items():
+        lines = ["M104 S0", "M140 S0", line] if not line.startswith("M104") else [line, "M140 S0"]
+        with pytest.raises(ConfigError, match=f"lab.toml: stream.cancel_gcode\\[\\d\\] = .*{why}"):
+            config.from_dict({"stream": {"cancel_gcode": lines}}, "lab.toml")
+    with pytest.raises(ConfigError, match="must switch the hotend and the bed off"):
+        config.from_dict({"stream": {"cancel_gcode": ["M107"]}}, "lab.toml")
