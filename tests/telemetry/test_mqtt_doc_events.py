@@ -152,3 +152,16 @@ def test_laser_report_fields_are_documented():
     para = para.split("\n\n")[0]
     for key in report:
         assert f"`{key}`" in para, key
+
+
+def test_state_table_lists_exactly_the_state_fields():
+    import inspect
+
+    from edge.agent import Agent
+    body = ast.parse(inspect.getsource(Agent.state_payload).strip())
+    sent = set().union(*(_keys(d) for d in ast.walk(body) if isinstance(d, ast.Dict)))
+    sent |= {t.slice.value for t in ast.walk(body) if isinstance(t, ast.Subscript)
+             and isinstance(t.ctx, ast.Store) and isinstance(t.slice, ast.Constant)}   # out["job"] = ...
+    sec = DOC[DOC.index("### `state`"):DOC.index("### `tele`")]
+    documented = {TICKED.findall(r.split("|")[1])[0] for r in sec.splitlines() if r.startswith("| `")}
+    assert documented == sent
