@@ -11,8 +11,10 @@ JobFailed event carrying GRBL's own sentence; nothing continues "anyway".
 A line answered `error:N` is never skipped silently (`line_error_policy`):
 `stop` (the default) fails the job: the reader writes feed hold the moment the
 error arrives (laser off: GRBL's laser mode cuts power while held), then soft
-reset flushes what GRBL had queued behind the lost line, so those moves never
-run. `resend` is an explicit opt-in that REORDERS the path: GRBL has already
+reset flushes what GRBL had queued behind the lost line. Those moves wait behind
+the planner's blocks, so the hold lands first; only a planner drained faster
+than the wire fills it could run one in the milliseconds before the hold.
+`resend` is an explicit opt-in that REORDERS the path: GRBL has already
 queued the lines sent after the lost one, so they run first and the re-sent
 line runs after them (a move fired out of order, laser on); the FirmwareMessage
 says how many lines it jumps. Refused again, the job fails.
