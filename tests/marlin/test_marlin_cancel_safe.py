@@ -50,8 +50,9 @@ def test_marlin_cancel_mid_job_ends_with_heaters_off(rig):
     assert not drv.busy and not sim.halted
 
 
-def test_marlin_cancel_breaks_an_m109_wait(rig):
-    sim, drv, rec = rig(time_scale=10.0)                  # 250 C is ~76 s of machine time: 7.6 s here
+@pytest.mark.parametrize("advanced_ok", [True, False])
+def test_marlin_cancel_breaks_an_m109_wait(rig, advanced_ok):
+    sim, drv, rec = rig(time_scale=10.0, advanced_ok=advanced_ok)   # 250 C: ~76 s machine time, 7.6 s here
     job = [(1, b"M140 S60"), (2, b"M109 S250")] + [(n + 3, c) for n, c in curve_job(100)]
     start = len(sim.executed)
     drv.start_job(job)
@@ -110,3 +111,17 @@ def test_marlin_cancel_gcode_config_refuses_unsafe_sequences():
             config.from_dict({"stream": {"cancel_gcode": lines}}, "lab.toml")
     with pytest.raises(ConfigError, match="must switch the hotend and the bed off"):
         config.from_dict({"stream": {"cancel_gcode": ["M107"]}}, "lab.toml")
+
+
+@pytest.mark.parametrize("advanced_ok", [True, False])
+def test_marlin_cancel_on_a_noisy_link_stays_exactly_once(rig, advanced_ok):
+    """The M108 sent past the window and the cancel G-code ride the same resend machinery."""
+    sim, drv, rec = rig(faults="ber=1e-4,lost-ok=0.01,double-ok=0.01,resend-no-ok=0.005,seed=5",
+                        advanced_ok=advanced_ok)
+    job = [(1, b"M104 S200")] + [(n + 1, c) for n, c in curve_job(400, feed=1200)]
+    start = len(sim.executed)
+    drv.start_job(job)
+    assert wait_for(lambda: len(rec.acked) >= 60, timeout=20)
+    drv.cancel()
+    assert isinstance(rec.wait_end(), JobCancelled)
+    assert_safe_tail(sim, start, job)
