@@ -111,6 +111,9 @@ class RunMixin:
             self.refuse_start(job, "the job's analysis is not loaded yet; press START again")
             self.reanalyse(job)
             return
+        if self.driver is not None and self.driver.busy:   # still finishing a cancel (M108, heaters off)
+            self.refuse_start(job, "the machine is still finishing the last cancel; press START again")
+            return
         from edge.toolpath import command_lines
         job = self.store.transition(job.id, "running")
         fl = getattr(self.analyses.get(job.id), "first_layer", None) or (0, 0)

@@ -25,6 +25,7 @@ def open_driver(cfg: Config, on_event: EventSink, port: str | None = None, baud:
         from drivers.marlin import MarlinDriver
         opts = dict(rx_buffer=s.rx_buffer, command_slots=s.command_slots, timeout_s=s.timeout_s,
                     park_gcode=list(cfg.stream.park_gcode), restore_gcode=list(cfg.stream.restore_gcode),
+                    cancel_gcode=list(cfg.stream.cancel_gcode),
                     max_line_length=cfg.limits.max_line_length)
         return MarlinDriver(port, baud, on_event, **{**opts, **options})
     from drivers.grbl import GrblDriver

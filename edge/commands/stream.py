@@ -168,7 +168,7 @@ def _stream(driver, analysis, sink: _Sink, gate: StartGate | None = None) -> int
         except KeyboardInterrupt:
             if gate is not None and paused:
                 driver.cancel()
-                print("cancelling: nothing more is sent")
+                print("cancelling: the job stops here; a printer then turns heaters and fan off")
             else:
                 _ask_running(driver)
 
@@ -181,7 +181,7 @@ def _ask_running(driver) -> None:
         print("pausing: lines already in the printer finish, then the head parks")
     elif answer.startswith("c"):
         driver.cancel()
-        print("cancelling: nothing more is sent")
+        print("cancelling: the job stops here; a printer then turns heaters and fan off")
 
 
 def _ask_paused(driver) -> None:
