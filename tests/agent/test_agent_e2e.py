@@ -442,7 +442,7 @@ def test_stop_while_the_bed_check_runs_withdraws_start_and_a_dead_worker_never_b
     rig.agent.inspector.proc.join(5)
     rig.press("start")
     rig.wait_state("running", 60)
-    assert len(rig.events("inspect.bed_clear")) == 2
+    wait_for(lambda: len(rig.events("inspect.bed_clear")) == 2, 30, "the fresh worker's bed check")
     rig.press("stop", hold_s=rig.cfg.panel.stop_cancel_hold_s + 0.3)
     rig.wait_state("awaiting_bed_clear", 30)
 
