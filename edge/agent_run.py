@@ -20,6 +20,7 @@ from drivers.base import (Connected, Disconnected, FirmwareMessage, JobCancelled
                           LineAcked, MachineStatus, Paused, Resumed, Temperatures)
 from edge.events import BedCleared, PauseToggled, StartPressed, StopHeld, StopPressed
 from edge.jobs import FINISHED, Job
+from edge.stream import stop_feeding
 
 log = logging.getLogger("fabedge.agent")
 
@@ -72,14 +73,8 @@ class RunMixin:
     # ---- STOP from the button's thread --------------------------------------------
     def stop_now(self) -> None:
         """Stop feeding at once (called by the panel, not the loop): the one bypass of the queue."""
-        d = self.driver
-        if d is not None and d.busy:
-            try:
-                d.pause("operator")
-                self._hook_paused = True
-            except Exception:
-                log.exception("STOP: the driver did not pause; trying an emergency stop")
-                d.emergency_stop()
+        if stop_feeding(self.driver, "operator"):
+            self._hook_paused = True
 
     # ---- panel -----------------------------------------------------------------------
     def on_start(self, event: StartPressed) -> None:

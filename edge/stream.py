@@ -8,12 +8,15 @@ from the planner's per-line times (not from bytes sent).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from drivers.base import EventSink, MachineDriver
 from edge.config import Config
+
+log = logging.getLogger("fabedge.stream")
 
 
 def open_driver(cfg: Config, on_event: EventSink, port: str | None = None, baud: int | None = None,
@@ -32,6 +35,20 @@ def open_driver(cfg: Config, on_event: EventSink, port: str | None = None, baud:
     opts = dict(rx_buffer=s.rx_buffer, status_hz=s.status_hz, line_error_policy=s.line_error_policy,
                 timeout_s=s.timeout_s)
     return GrblDriver(port, baud, on_event, **{**opts, **options})
+
+
+def stop_feeding(driver: MachineDriver | None, by: str) -> bool:
+    """STOP from a button's thread: pause the streaming job at once (feed hold on GRBL), or an
+    emergency stop when the driver cannot pause. True when a job was paused by this call."""
+    if driver is None or not driver.busy:
+        return False
+    try:
+        driver.pause(by)
+        return True
+    except Exception:
+        log.exception("STOP: the driver did not pause; trying an emergency stop")
+        driver.emergency_stop()
+        return False
 
 
 def job_lines(analysis: Any) -> Iterator[tuple[int, bytes]]:

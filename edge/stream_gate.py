@@ -20,6 +20,7 @@ from edge.config import Config
 from edge.errors import FabedgeError
 from edge.events import AgentEvent, PauseToggled, StartPressed, StopHeld, StopPressed
 from edge.panel import Panel
+from edge.stream import stop_feeding
 
 _LINUX_PTS_MAJORS = frozenset(range(136, 144))   # Unix98 pty slaves (Documentation/admin-guide/devices.txt)
 
@@ -90,13 +91,8 @@ class StartGate:
 
     def _stop_now(self) -> None:
         """STOP from the button's thread: stop feeding at once, as the agent does."""
-        d = self.driver
-        if d is not None and d.busy:
-            try:
-                d.pause("operator (STOP)")
-                self._hook_paused = True
-            except Exception:
-                d.emergency_stop()
+        if stop_feeding(self.driver, "operator (STOP)"):
+            self._hook_paused = True
 
     def wait_for_start(self, say: Callable[[str], None] = print, poll_s: float = 0.1) -> None:
         """Block until START is pressed on the machine; STOP or Ctrl-C raise StreamRefused."""
